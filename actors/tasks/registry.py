@@ -55,7 +55,7 @@ class TaskEntry:
     kind: str = field(default="tictactoe", metadata={"choices": tuple(KINDS)})
     weight: float = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
     difficulty: tuple[float, float] = field(default=(0.0, 1.0), metadata={"range": (0.0, 1.0), "ordered": True})
-    params: dict[str, Any] = field(default_factory=dict, metadata={"kind_params": True})
+    params: dict[str, Any] = field(default_factory=dict, metadata={"kind_params": "kind"})
 
 
 @dataclass
@@ -116,7 +116,8 @@ class FamilyGenerator:
         chosen = kinds or FAMILIES[self.family]
         for kind in chosen:
             if KINDS.get(kind, ("",))[0] != self.family:
-                raise ValueError(f"kind {kind!r} is not in family {self.family!r} (expected one of: {FAMILIES[self.family]})")
+                expected = ", ".join(FAMILIES[self.family])
+                raise ValueError(f"kind {kind!r} is not in family {self.family!r} (expected one of: {expected})")
         self.tasks = [make_task(kind) for kind in chosen]
         self._rng = np.random.default_rng(seed)
 

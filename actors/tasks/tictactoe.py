@@ -10,7 +10,7 @@ solver must search.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -29,14 +29,14 @@ def _winner(boards: np.ndarray) -> np.ndarray:
     return owner.max(axis=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _minimax(board: tuple[int, ...], mark: int) -> int:
     """Game value for the side playing ``mark`` to move on ``board``: +1 win, 0 draw, -1 loss."""
     values = _child_values(board, mark)
     return max(values.values()) if values else 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _child_values(board: tuple[int, ...], mark: int) -> dict[int, int]:
     """Value of each legal move for the mover (empty if the game is over)."""
     if _winner(np.array([board]))[0] or 0 not in board:
@@ -54,7 +54,7 @@ def _child_values(board: tuple[int, ...], mark: int) -> dict[int, int]:
     return values
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tree_size(board: tuple[int, ...], mark: int) -> int:
     """Number of positions in the game tree rooted at ``board`` (itself included)."""
     if _winner(np.array([board]))[0] or 0 not in board:

@@ -1,0 +1,251 @@
+"""The `selfplay` command.
+
+Every user mistake (a bad config value, an unknown kind, a difficulty out of
+range) ends in one line on stderr naming what was wrong and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from cluster.config import ConfigError, dump_yaml, load_config
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A command-line argument the command cannot use; the message is shown as is."""
+
+
+# ----- argument helpers ------------------------------------------------------------
+
+
+def _difficulty(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def _difficulty_list(text: str) -> tuple[float, ...]:
+    return tuple(_difficulty(part) for part in text.split(",") if part.strip())
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``["size=9"]`` -> ``{"size": 9}`` (values parsed as YAML scalars)."""
+    params = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {pair}: expected name=value")
+        params[name] = yaml.safe_load(text)
+    return params
+
+
+def _resolve_kind(family: str | None, kind: str | None) -> str:
+    from actors.tasks.registry import FAMILIES, KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"--kind: expected one of: {', '.join(KINDS)}, got {kind!r}")
+    if family is not None and family not in FAMILIES:
+        raise UsageError(f"--family: expected one of: {', '.join(FAMILIES)}, got {family!r}")
+    if kind is None:
+        if family is None:
+            raise UsageError("give --family or --kind")
+        return FAMILIES[family][0]
+    if family is not None and KINDS[kind][0] != family:
+        raise UsageError(f"--kind: {kind} is not in family {family} (expected one of: {', '.join(FAMILIES[family])})")
+    return kind
+
+
+def _make_task(kind: str, params: dict[str, Any]):
+    from actors.tasks.registry import make_task, task_params
+
+    accepted = task_params(kind)
+    for name in params:
+        if name not in accepted:
+            raise UsageError(f"--param {name}: unknown parameter of task kind {kind} (expected: {', '.join(accepted)})")
+    try:
+        return make_task(kind, params)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"--param: {error}") from None
+
+
+# ----- commands ------------------------------------------------------------------
+
+
+def cmd_tasks_sample(args: argparse.Namespace) -> int:
+    kind = _resolve_kind(args.family, args.kind)
+    task = _make_task(kind, _params(args.param))
+    for i in range(args.n):
+        seed = args.seed + i
+        state = task.generate(seed, args.difficulty)
+        answer = task.solve(state)
+        print(f"# {task.name}  seed={seed}  difficulty={args.difficulty:g}  effort={task.effort(state):g}")
+        print(task.render(state))
+        print("solution:")
+        replay = state
+        for action in answer:
+            print(f"  {task.describe_action(replay, action)}")
+            if task.spec.num_players == 1:
+                replay = task.play(replay, [action])
+        print(f"verified: {'yes' if task.verify(state, answer) else 'NO'}")
+        print()
+    return 0
+
+
+def cmd_tasks_check(args: argparse.Namespace) -> int:
+    from actors.tasks.registry import KINDS
+    from actors.tasks.selfcheck import CHECK_VARIANTS, check_kind, format_reports
+
+    variants = [(k, p) for k, p in CHECK_VARIANTS if not args.kind or k in args.kind]
+    for kind in args.kind or []:
+        if kind not in KINDS:
+            raise UsageError(f"--kind: expected one of: {', '.join(KINDS)}, got {kind!r}")
+    started = time.perf_counter()
+    options = {"difficulties": args.difficulties, "per_difficulty": args.n, "seed": args.seed}
+    if args.local:
+        reports = []
+        for i, (kind, params) in enumerate(variants):
+            reports.append(check_kind(kind, params, **options))
+            _progress(i + 1, len(variants), reports[-1], started)
+    else:
+        reports = _check_on_ray(variants, options, args.address, started)
+    if args.json:
+        ok = all(r.ok for r in reports)
+        print(json.dumps({"ok": ok, "kinds": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        print(format_reports(reports))
+        failed = [r.kind for r in reports if not r.ok]
+        print(
+            f"\n{'all kinds solved and verified' if not failed else 'FAILED: ' + ', '.join(failed)}"
+            f" in {time.perf_counter() - started:.1f} s"
+        )
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _check_on_ray(variants: list, options: dict, address: str | None, started: float) -> list:
+    """One Ray task per kind; results are gathered as they finish, in the order of ``variants``."""
+    import ray
+
+    from actors.tasks.selfcheck import check_kind
+    from cluster.config import RayConfig
+    from cluster.runtime import start_ray
+
+    where = start_ray(RayConfig(), address)
+    print(f"checking {len(variants)} task kinds on {where}", file=sys.stderr)
+    remote_check = ray.remote(num_cpus=1)(check_kind)
+    pending = {remote_check.remote(kind, params, **options): i for i, (kind, params) in enumerate(variants)}
+    reports: list = [None] * len(variants)
+    done = 0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        index = pending.pop(ready[0])
+        reports[index] = ray.get(ready[0])
+        done += 1
+        _progress(done, len(variants), reports[index], started)
+    return reports
+
+
+def _progress(done: int, total: int, report: Any, started: float) -> None:
+    status = "ok" if report.ok else "FAILED"
+    shape = ",".join(f"{k}={v}" for k, v in report.params.items())
+    print(
+        f"[{done}/{total}] {report.family}/{report.kind}{f'({shape})' if shape else ''}: {status}"
+        f" ({time.perf_counter() - started:.1f} s)",
+        file=sys.stderr,
+    )
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    print(dump_yaml(config), end="")
+    return 0
+
+
+# ----- parser --------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the usage text stays behind --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: {message.replace('argument ', '')} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="selfplay",
+        description="AlphaZero-style self-play for HRM/TRM reasoning networks on exactly checkable tasks, on Ray.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    tasks = commands.add_parser("tasks", help="look at and check the task families").add_subparsers(
+        dest="tasks_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
+    sample = tasks.add_parser("sample", help="render instances with their verified solutions")
+    sample.add_argument("--family", help="math, code, reasoning or search")
+    sample.add_argument("--kind", help="a kind within the family (default: the family's first)")
+    sample.add_argument("--difficulty", type=_difficulty, default=0.5, help="in [0, 1] (default 0.5)")
+    sample.add_argument("-n", type=_positive_int, default=1, help="how many instances (default 1)")
+    sample.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the first instance (default 0)")
+    sample.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a shape parameter")
+    sample.set_defaults(handler=cmd_tasks_sample)
+
+    check = tasks.add_parser("check", help="generate, solve and verify every kind across the difficulty range")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("-n", type=_positive_int, default=8, help="instances per kind and difficulty (default 8)")
+    check.add_argument("--difficulties", type=_difficulty_list, default=(0.0, 0.25, 0.5, 0.75, 1.0))
+    check.add_argument("--kind", action="append", help="check only this kind (repeatable)")
+    check.add_argument("--seed", type=_non_negative_int, default=0)
+    check.add_argument("--local", action="store_true", help="run in this process instead of on Ray")
+    check.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
+    check.set_defaults(handler=cmd_tasks_check)
+
+    config = commands.add_parser("config", help="validate and show a configuration").add_subparsers(
+        dest="config_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
+    show = config.add_parser("show", help="print the validated configuration with every default filled in")
+    show.add_argument("--config", help="a YAML file (default: built-in defaults)")
+    show.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    show.set_defaults(handler=cmd_config_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (ConfigError, UsageError) as error:
+        print(f"selfplay: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("selfplay: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

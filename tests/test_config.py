@@ -1,0 +1,116 @@
+"""Configuration: every kind of bad value gives one line naming file, key path and expectation, and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.cli import main
+from cluster.config import ConfigError, RunConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_show(tmp_path: Path, text: str, *overrides: str, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    argv = ["config", "show", "--config", str(path)]
+    for override in overrides:
+        argv += ["--set", override]
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("seed: -3\n", "seed: expected a non-negative integer, got -3"),
+        ("seed: three\n", "seed: expected a non-negative integer, got 'three'"),
+        ("seed: true\n", "seed: expected a non-negative integer, got true"),
+        ("sed: 1\n", "sed: unknown key (expected one of: seed, ray, tasks)"),
+        ("ray: {num_cpus: 0}\n", "ray.num_cpus: expected a positive integer, got 0"),
+        ("ray: 5\n", "ray: expected a mapping of keys, got 5"),
+        ("tasks: {mix: []}\n", "tasks.mix: expected a list of at least 1 entries, got []"),
+        ("tasks: {mix: [{kind: chess}]}\n", "tasks.mix[0].kind: expected one of: countdown, dsl, sudoku"),
+        ("tasks: {mix: [{weight: 0}]}\n", "tasks.mix[0].weight: expected a positive number, got 0"),
+        (
+            "tasks: {mix: [{difficulty: [0.8, 0.2]}]}\n",
+            "tasks.mix[0].difficulty: expected a pair [low, high] with low <= high, both in [0.0, 1.0], got [0.8, 0.2]",
+        ),
+        ("tasks: {mix: [{difficulty: [0, 2]}]}\n", "tasks.mix[0].difficulty: expected a pair"),
+        ("tasks: {mix: [{kind: tictactoe, colour: 1}]}\n", "tasks.mix[0].colour: unknown key"),
+        (
+            "tasks: {mix: [{kind: tictactoe, params: {size: 3}}]}\n",
+            "tasks.mix[0].params.size: unknown parameter of task kind tictactoe",
+        ),
+        ("tasks: {mix: [{kind: sudoku, params: {size: nine}}]}\n", "tasks.mix[0].params.size: expected an integer"),
+        ("tasks: {mix: [{kind: sudoku, params: {size: 5}}]}\n", "tasks.mix[0].params:"),
+    ],
+)
+def test_bad_value_is_one_line_naming_file_key_and_expectation(tmp_path, capsys, text, expected):
+    code, err = run_show(tmp_path, text, capsys=capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"selfplay: {tmp_path / 'x.yaml'}: ")
+    assert expected in lines[0]
+
+
+def test_invalid_yaml_names_the_line(tmp_path, capsys):
+    code, err = run_show(tmp_path, "seed: 1\nray: [unclosed\n", capsys=capsys)
+    assert code == 2
+    assert "x.yaml: line 3: invalid YAML" in err or "x.yaml: line 2: invalid YAML" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_file(tmp_path, capsys):
+    assert main(["config", "show", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: no such config file" in capsys.readouterr().err
+
+
+def test_overrides_apply_and_are_validated(tmp_path, capsys):
+    code, _ = run_show(tmp_path, "seed: 1\n", "seed=7", "tasks.mix.0.weight=2.5", capsys=capsys)
+    assert code == 0
+    config = load_config(tmp_path / "x.yaml", ["seed=7", "tasks.mix.0.weight=2.5", "ray.num_cpus=2"])
+    assert config.seed == 7 and config.tasks.mix[0].weight == 2.5 and config.ray.num_cpus == 2
+
+    code, err = run_show(tmp_path, "seed: 1\n", "ray.num_cpus=-3", capsys=capsys)
+    assert code == 2 and "ray.num_cpus: expected a positive integer, got -3" in err
+    code, err = run_show(tmp_path, "seed: 1\n", "tasks.mix.4.weight=1", capsys=capsys)
+    assert code == 2 and "tasks.mix.4: expected a list index below 1" in err
+    code, err = run_show(tmp_path, "seed: 1\n", "noequals", capsys=capsys)
+    assert code == 2 and "--set noequals: expected key.path=value" in err
+
+
+def test_every_preset_loads():
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        assert isinstance(load_config(path), RunConfig), path
+
+
+def test_defaults_round_trip_through_yaml(tmp_path):
+    from cluster.config import dump_yaml
+
+    config = load_config(REPO / "configs" / "local.yaml")
+    (tmp_path / "snapshot.yaml").write_text(dump_yaml(config))
+    assert load_config(tmp_path / "snapshot.yaml") == config
+
+
+def test_error_type_is_config_error(tmp_path):
+    (tmp_path / "x.yaml").write_text("seed: -1\n")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "x.yaml")
+
+
+def test_console_entry_point_exits_2_with_one_line(tmp_path):
+    (tmp_path / "x.yaml").write_text("tasks: {mix: [{kind: tictactoe, weight: -1}]}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster", "config", "show", "--config", str(tmp_path / "x.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"selfplay: {tmp_path / 'x.yaml'}: tasks.mix[0].weight: expected a positive number, got -1"
