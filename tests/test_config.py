@@ -113,4 +113,5 @@ def test_console_entry_point_exits_2_with_one_line(tmp_path):
         cwd=REPO,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"selfplay: {tmp_path / 'x.yaml'}: tasks.mix[0].weight: expected a positive number, got -1"
+    expected = "tasks.mix[0].weight: expected a positive number, got -1"
+    assert result.stderr.strip() == f"selfplay: {tmp_path / 'x.yaml'}: {expected}"

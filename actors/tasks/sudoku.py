@@ -287,6 +287,8 @@ class Sudoku(Task):
 
     def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
+        if len(states) == 0:  # np.array([]) is float64, which cannot index; an empty batch has nothing to check
+            return states.copy()
         self.check_legal(states, actions)
         nxt = states.copy()
         cells, digits = actions // self.size, actions % self.size + 1

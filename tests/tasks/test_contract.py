@@ -29,7 +29,8 @@ def random_states(task: Task, count: int, seed: int) -> np.ndarray:
     states = []
     for i in range(count):
         state = task.generate(seed * 1000 + i, float(rng.uniform()))
-        for _ in range(int(rng.integers(0, task.spec.max_steps + 1))):
+        # A few plies only: long random play ends most episodes, and terminal rows test little.
+        for _ in range(int(rng.integers(0, task.spec.max_steps // 8 + 2))):
             legal = np.flatnonzero(task.legal_mask(state[None])[0])
             if len(legal) == 0:
                 break
@@ -89,6 +90,7 @@ def test_legal_mask_agrees_with_step(task):
 def test_batched_step_equals_row_by_row(task):
     states = random_states(task, 24, seed=3)
     live = states[~task.is_terminal(states)]
+    assert len(live) >= 4
     rng = np.random.default_rng(0)
     actions = np.array([rng.choice(np.flatnonzero(m)) for m in task.legal_mask(live)])
     batched = task.step(live, actions)

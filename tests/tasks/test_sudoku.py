@@ -7,6 +7,7 @@ rather than the kind's own solver where that matters.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -63,11 +64,16 @@ def is_valid_solution(size: int, board: np.ndarray) -> bool:
     return all(sorted(int(board[c]) for c in unit) == list(range(1, size + 1)) for unit in units(size))
 
 
+@functools.cache
 def all_4x4_grids() -> np.ndarray:
-    """Every valid full 4x4 grid (288 of them) by brute force over row permutations."""
+    """Every valid full 4x4 grid (288 of them) by brute force: bands of two rows, then pairs of bands."""
     perms = list(itertools.permutations(range(1, 5)))
-    grids = [np.array(rows).reshape(-1) for rows in itertools.product(perms, repeat=4)]
-    return np.array([g for g in grids if is_valid_solution(4, g)])
+    bands = [a + b for a in perms for b in perms if len({*a[:2], *b[:2]}) == 4 and len({*a[2:], *b[2:]}) == 4]
+    grids = [
+        top + bottom for top in bands for bottom in bands if all(len(set((top + bottom)[c::4])) == 4 for c in range(4))
+    ]
+    assert all(is_valid_solution(4, np.array(g)) for g in grids)
+    return np.array(grids)
 
 
 def random_playout(task: Sudoku, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -307,7 +313,6 @@ def dead_end_4x4() -> np.ndarray:
     Row 1 is ``1 2 3 .``; placing 4 at r2c4 leaves r1c4 with no digit (4 is
     in its column and box, 1..3 in its row).
     """
-    task = TASKS[4]
     givens = np.zeros(16, dtype=np.int64)
     givens[:3] = [1, 2, 3]
     return np.concatenate([givens, givens, [0]])
