@@ -49,10 +49,14 @@ start. Vocabulary: 0 PAD, 1 LIST_END, 2 INT_END (ends an integer value),
 ``3 + v + B`` for a value v in [-B, B], ``4 + 2B + op`` for an op;
 V = 4 + 2B + A (159 at the defaults).
 
-Difficulty d in [0, 1] sets the generated program's length
-``k = 1 + round(d * (P - 1))``; an instance is regenerated until its outputs
-vary across examples and no program shorter than k satisfies them, so its
-shortest solution has exactly k ops. `effort` is that shortest solution length.
+Generation draws E input lists of M/2 .. M values in ``[-input_range,
+input_range]`` and a random program of legal ops (so no step is a no-op or
+leaves the range), the last one a reduction about half the time; our
+interpreter computes the outputs. Difficulty d in [0, 1] sets the program's
+length ``k = 1 + floor(d * (P - 1) + 1/2)`` (1, 3, 4 ops at d = 0, 0.5, 1 with
+P = 4); an instance is redrawn until its outputs vary across examples and a
+breadth-first search finds no program shorter than k, so its shortest solution
+has exactly k ops. `effort` is that shortest solution length.
 """
 
 from __future__ import annotations
@@ -311,9 +315,9 @@ class ListDSL(Task):
             raise ValueError("max_program_length and num_examples must be at least 1")
         if max_list_length <= max(TAKE_DROP):
             raise ValueError(f"max_list_length must exceed {max(TAKE_DROP)} so take/drop can matter")
-        if not 1 <= input_range <= value_bound <= 127:
-            # int16 search nodes hold squares and running sums of values up to 127 safely.
-            raise ValueError("need 1 <= input_range <= value_bound <= 127")
+        if not 1 <= input_range <= value_bound <= 127 or value_bound * max_list_length >= 2**15:
+            # The solver's int16 nodes must hold squares and running sums of in-range values before range checks.
+            raise ValueError("need 1 <= input_range <= value_bound <= 127 and value_bound * max_list_length < 2**15")
         if value_bound < max_list_length:
             raise ValueError("value_bound must be at least max_list_length so count is always legal")
         self.P, self.E, self.M = max_program_length, num_examples, max_list_length
@@ -356,9 +360,6 @@ class ListDSL(Task):
         cur = states[:, self.CUR_VALS : self.CUR_VALS + width]
         return (out == cur).all(axis=1)
 
-    def _program(self, state: np.ndarray) -> list[int]:
-        return [int(op) - 1 for op in state[self.PROGRAM : self.STEPS] if op > 0]
-
     def _make_state(
         self, in_vals: np.ndarray, in_lens: np.ndarray, out_vals: np.ndarray, out_lens: np.ndarray, out_int: bool
     ) -> np.ndarray:
@@ -372,6 +373,23 @@ class ListDSL(Task):
         state[self.OUT_VALS + block : self.OUT_VALS + block + self.E] = out_lens
         state[self._flag(self.OUT_VALS)] = int(out_int)
         return state
+
+    def from_examples(self, inputs: list[list[int]], outputs: list[list[int]] | list[int]) -> np.ndarray:
+        """An initial state ``[S]`` from Python examples: E input lists and E outputs, all lists or all ints.
+
+        Raises ValueError if a shape or value does not fit the task's parameters.
+        """
+        out_int = all(isinstance(o, (int, np.integer)) for o in outputs)
+        lists = [list(x) for x in inputs] + [[int(o)] if out_int else list(o) for o in outputs]
+        if len(inputs) != self.E or len(outputs) != self.E:
+            raise ValueError(f"{self.name}: need {self.E} inputs and {self.E} outputs")
+        if any(len(x) > self.M for x in lists) or any(abs(int(v)) > self.bound for x in lists for v in x):
+            raise ValueError(f"{self.name}: lists hold at most {self.M} values in [-{self.bound}, {self.bound}]")
+        vals = np.zeros((2 * self.E, self.M), dtype=np.int64)
+        for row, x in enumerate(lists):
+            vals[row, : len(x)] = x
+        lens = np.array([len(x) for x in lists], dtype=np.int64)
+        return self._make_state(vals[: self.E], lens[: self.E], vals[self.E :], lens[self.E :], out_int)
 
     # ----- instances --------------------------------------------------------------
 
@@ -425,9 +443,11 @@ class ListDSL(Task):
         """``states [N, S]`` -> legal ``bool [N, A]`` and, per op, its ``(vals [N, E, M], lens [N, E])``."""
         # Contiguous copies: the ops below would otherwise each copy the strided views again.
         vals, lens = (np.ascontiguousarray(a) for a in self._block(states, self.CUR_VALS))
-        valid = _valid(vals, lens)
         legal = np.zeros((len(states), NUM_OPS), dtype=bool)
-        results = []
+        results: list[tuple[np.ndarray, np.ndarray]] = []
+        if len(states) == 0:
+            return legal, [(vals, lens)] * NUM_OPS
+        valid = _valid(vals, lens)
         for op in range(NUM_OPS):
             new_vals, new_lens, ok, changed = apply_op(op, vals, lens, self.bound, valid)
             legal[:, op] = ok & changed
@@ -440,8 +460,9 @@ class ListDSL(Task):
 
     def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
-        if actions.shape != (len(states),) or not np.issubdtype(actions.dtype, np.integer):
+        if actions.shape != (len(states),) or (actions.size and not np.issubdtype(actions.dtype, np.integer)):
             raise IllegalActionError(f"{self.name}: expected {len(states)} integer actions, got {actions!r}")
+        actions = actions.astype(np.int64)
         in_range = (actions >= 0) & (actions < NUM_OPS)
         if not in_range.all():
             bad = int(np.flatnonzero(~in_range)[0])
@@ -452,12 +473,16 @@ class ListDSL(Task):
         if not legal[rows, actions].all():
             bad = int(np.flatnonzero(~legal[rows, actions])[0])
             raise IllegalActionError(f"{self.name}: action {int(actions[bad])} is illegal in state {bad} of the batch")
-        nxt = states.copy()
-        vals, lens = self._block(nxt, self.CUR_VALS)  # views into nxt
+        new_vals = np.zeros((len(states), self.E, self.M), dtype=np.int64)
+        new_lens = np.zeros((len(states), self.E), dtype=np.int64)
         for op in np.unique(actions):
             chosen = actions == op
-            vals[chosen] = results[op][0][chosen]
-            lens[chosen] = results[op][1][chosen]
+            new_vals[chosen] = results[op][0][chosen]
+            new_lens[chosen] = results[op][1][chosen]
+        nxt = states.copy()
+        block = self.E * self.M
+        nxt[:, self.CUR_VALS : self.CUR_VALS + block] = new_vals.reshape(len(states), block)
+        nxt[:, self.CUR_VALS + block : self.CUR_VALS + block + self.E] = new_lens
         nxt[:, self._flag(self.CUR_VALS)] = REDUCTIONS[actions]
         nxt[rows, self.PROGRAM + nxt[:, self.STEPS]] = actions + 1
         nxt[:, self.STEPS] += 1
@@ -480,7 +505,7 @@ class ListDSL(Task):
             end = np.where(states[:, self._flag(start)] == 1, INT_END, LIST_END)[:, None, None]
             tokens = np.where(slots < lens[..., None], padded + (VALUE_BASE + self.bound), PAD)
             segments.append(np.where(slots == lens[..., None], end, tokens))  # [N, E, M+1]
-        examples = np.stack(segments, axis=2).reshape(n, -1)  # per example: current, then output
+        examples = np.stack(segments, axis=2).reshape(n, 2 * self.E * (self.M + 1))  # per example: current, output
         program = states[:, self.PROGRAM : self.STEPS]
         program_tokens = np.where(program > 0, program - 1 + self.op_base, PAD)
         return np.concatenate([examples, program_tokens], axis=1).astype(np.int64)
@@ -589,8 +614,20 @@ class ListDSL(Task):
         is_int = start != self.IN_VALS and state[self._flag(start)] == 1  # inputs are always lists
         return items[0] if is_int else items
 
+    def examples(self, state: np.ndarray) -> list[tuple[list[int], list[int] | int]]:
+        """The ``(input, output)`` pairs of ``state [S]`` as Python values."""
+        return [(self._value(state, self.IN_VALS, e), self._value(state, self.OUT_VALS, e)) for e in range(self.E)]
+
+    def current(self, state: np.ndarray) -> list[list[int] | int]:
+        """Each example's current value: the program so far applied to its input."""
+        return [self._value(state, self.CUR_VALS, e) for e in range(self.E)]
+
+    def program(self, state: np.ndarray) -> list[int]:
+        """The ops applied so far."""
+        return [int(op) - 1 for op in state[self.PROGRAM : self.STEPS] if op > 0]
+
     def render(self, state: np.ndarray) -> str:
-        program = self._program(state)
+        program = self.program(state)
         lines = [f"{self.name}: {len(program)} of {self.P} ops used"]
         for e in range(self.E):
             line = f"  {self._value(state, self.IN_VALS, e)} -> {self._value(state, self.OUT_VALS, e)}"
