@@ -13,8 +13,8 @@ no target: an expression reaching a positive target can be rewritten on absolute
 values, and a zero intermediate only discards numbers, which is never needed.
 So division by zero cannot arise (the mask would exclude it). A result whose
 reduced numerator or denominator exceeds ``MAX_VALUE`` (9999) is illegal: that
-keeps every product the arithmetic forms below 10^8 (far from int64 overflow)
-and every value in two base-100 tokens. Generator and solver obey the same
+keeps every product and sum the arithmetic forms below 2 * 10^8 (far from int64
+overflow) and every value in two base-100 tokens. Generator and solver obey the same
 bound, so generated instances are solvable under it.
 
 Slots. Remaining numbers always fill slots ``0 .. count - 1`` in order: a move's
@@ -30,7 +30,7 @@ State ``[4K + 1]`` for ``K = max_numbers``:
     ``[3K+2, 4K+1)``  the actions played so far, -1 where none yet
 
 Actions ``[4 K (K - 1)]`` (120 at K = 6): ``a = 4 p + op`` where ``p`` indexes
-the ordered slot pairs ``(i, j)``, ``i != j``, lexicographically (`PAIRS`), and
+the ordered slot pairs ``(i, j)``, ``i != j``, lexicographically (`Countdown.pairs`), and
 ``op`` is 0 ``+``, 1 ``−``, 2 ``×``, 3 ``÷``; the move computes ``slot_i op slot_j``.
 ``+`` and ``×`` commute, so only ``i < j`` is legal for them: each move has one action.
 
@@ -39,13 +39,21 @@ base-100 digits (token ``2 + d`` for digit ``d``), 1 marks an empty slot, 0 is
 padding. Layout: the target (high, low digit), then for each slot the
 numerator (high, low) and denominator (high, low).
 
-Difficulty ``d``: ``n = 3 + round(d (K - 3))`` numbers (``n = 2`` when K = 2), drawn
-without replacement from the Countdown pool (1..10 twice; 25, 50, 75, 100), and a
+Difficulty ``d``: ``n = 3 + floor(d (K - 3) + u)`` numbers for a per-seed uniform
+``u`` in [0, 1) (exactly 3 at d = 0 and K at d = 1, ``3 + d (K - 3)`` on average in
+between; ``n = 2`` when K = 2), drawn without replacement from the Countdown pool (1..10 twice; 25, 50, 75, 100), and a
 target in ``[1 + round(99 d), 100 + round(899 d)]`` (1..100 at d = 0, 100..999 at
 d = 1). Targets come from random rollouts that combine all ``n`` numbers; among
-those, the generator keeps the one whose shortest solution uses the most numbers.
+those, the generator keeps the one whose shortest solution uses the most numbers
+(if no rollout lands in the range, any rollout value is used, and failing that
+the sum of all the numbers).
 `effort` is the exact solver's work (the rational values it forms and tests),
 which grows with both the count of numbers and the length of the shortest solution.
+
+`solve` returns a shortest solution (fewest moves), found by an exact search over
+subsets of the numbers (see `_Solver`); `make_state` builds a state from explicit
+numbers and target. The batched methods are numpy over the whole batch, with no
+per-row Python loop.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from actors.tasks.base import IllegalActionError, Task, TaskSpec, check_difficul
 ADD, SUB, MUL, DIV = range(4)
 NUM_OPS = 4
 OP_SYMBOLS = ("+", "−", "×", "÷")
-MAX_VALUE = 9999  # bound on a reduced numerator or denominator; products stay < 10^8
+MAX_VALUE = 9999  # bound on a reduced numerator or denominator; intermediate products stay < 2e8
 KEY_BASE = MAX_VALUE + 1  # a value's solver key is num * KEY_BASE + den (unique, int64-safe)
 POOL = np.array([*range(1, 11), *range(1, 11), 25, 50, 75, 100])
 EMPTY_TOKEN, DIGIT_TOKEN = 1, 2  # token DIGIT_TOKEN + d for base-100 digit d
@@ -84,15 +92,30 @@ def _in_bound(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return (num > 0) & (den > 0) & (num <= MAX_VALUE) & (den <= MAX_VALUE)
 
 
-def _op_results(an: np.ndarray, ad: np.ndarray, bn: np.ndarray, bd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a op b`` for the four ops, reduced: inputs of one (broadcast) shape -> ``[..., 4]`` numerators, denominators.
+def _legal_after_reduce(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """`_in_bound` of the reduced ``num / den``, computing gcds only where the unreduced parts exceed the bound.
 
-    Entries may be illegal (non-positive, out of bound, den 0); `_in_bound` tells.
+    The gcd is the costly part of the legal mask, and most results are small enough to need none.
+    """
+    positive = (num > 0) & (den > 0)
+    legal = positive & (num <= MAX_VALUE) & (den <= MAX_VALUE)
+    large = positive & ~legal
+    if large.any():
+        big_num, big_den = num[large], den[large]
+        g = np.gcd(big_num, big_den)
+        legal[large] = (big_num // g <= MAX_VALUE) & (big_den // g <= MAX_VALUE)
+    return legal
+
+
+def _op_unreduced(an: np.ndarray, ad: np.ndarray, bn: np.ndarray, bd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a op b`` for the four ops, unreduced: inputs of one (broadcast) shape -> ``[..., 4]`` numerators, denominators.
+
+    Entries may be illegal (non-positive, out of bound, den 0); `_legal_after_reduce` tells.
     """
     cross_a, cross_b, dd = an * bd, bn * ad, ad * bd
     num = np.stack([cross_a + cross_b, cross_a - cross_b, an * bn, cross_a], axis=-1)
     den = np.stack([dd, dd, dd, ad * bn], axis=-1)
-    return _reduce(num, den)
+    return num, den
 
 
 def _pair_tables(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -282,12 +305,21 @@ class Countdown(Task):
 
     # ----- instances -------------------------------------------------------
 
-    def count_for(self, difficulty: float) -> int:
-        """How many numbers an instance of ``difficulty`` has."""
+    def count_for(self, difficulty: float, jitter: float) -> int:
+        """How many numbers an instance of ``difficulty`` has, for the instance's ``jitter`` in [0, 1).
+
+        ``3 + floor(d (K - 3) + jitter)``: with a uniform jitter this is ``3 + d (K - 3)`` on
+        average, so difficulty raises the count smoothly instead of in plateaus; and for one
+        jitter (one seed) the count never falls as difficulty rises.
+        """
         d = check_difficulty(difficulty)
         if self.max_numbers < 3:
             return self.max_numbers
-        return 3 + round(d * (self.max_numbers - 3))
+        return 3 + min(int(np.floor(d * (self.max_numbers - 3) + jitter)), self.max_numbers - 3)
+
+    def count_range(self, difficulty: float) -> tuple[int, int]:
+        """The fewest and most numbers an instance of ``difficulty`` can have."""
+        return self.count_for(difficulty, 0.0), self.count_for(difficulty, np.nextafter(1.0, 0.0))
 
     @staticmethod
     def target_range(difficulty: float) -> tuple[int, int]:
@@ -314,7 +346,7 @@ class Countdown(Task):
     def generate(self, seed: int, difficulty: float) -> np.ndarray:
         d = check_difficulty(difficulty)
         rng = np.random.default_rng([seed, 0xC0DE])
-        count = self.count_for(d)
+        count = self.count_for(d, rng.random())  # drawn first: one seed's jitter is the same at every difficulty
         numbers = rng.choice(POOL, size=count, replace=False)
         low, high = self.target_range(d)
         finals = np.concatenate([self._rollout_values(numbers, rng) for _ in range(ROUNDS)])
@@ -373,8 +405,8 @@ class Countdown(Task):
         """``bool [N, A]``: the legal moves, ignoring whether the episode already ended in success."""
         num, den = self._slots(states)
         i, j = self.pairs[:, 0], self.pairs[:, 1]
-        res_num, res_den = _op_results(num[:, i], den[:, i], num[:, j], den[:, j])  # [N, P, 4]
-        legal = _in_bound(res_num, res_den) & ((den[:, i] > 0) & (den[:, j] > 0))[:, :, None]
+        res_num, res_den = _op_unreduced(num[:, i], den[:, i], num[:, j], den[:, j])  # [N, P, 4]
+        legal = _legal_after_reduce(res_num, res_den) & ((den[:, i] > 0) & (den[:, j] > 0))[:, :, None]
         legal[:, i > j, ADD] = False  # commutative ops: one action per unordered pair
         legal[:, i > j, MUL] = False
         return legal.reshape(len(states), -1)
@@ -383,16 +415,16 @@ class Countdown(Task):
         return self._moves(states) & ~self._solved(states)[:, None]
 
     def step(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        self.check_legal(states, actions)
-        actions = np.asarray(actions, dtype=np.int64)
+        actions = self._checked(states, actions)
         rows, k = np.arange(len(states)), self.max_numbers
-        i, j = self.pairs[actions // NUM_OPS, 0], self.pairs[actions // NUM_OPS, 1]
+        pair, op = actions // NUM_OPS, actions % NUM_OPS
+        i, j = self.pairs[pair, 0], self.pairs[pair, 1]
         num, den = self._slots(states)
-        res_num, res_den = _op_results(num[rows, i], den[rows, i], num[rows, j], den[rows, j])  # [N, 4]
+        res_num, res_den = _op_unreduced(num[rows, i], den[rows, i], num[rows, j], den[rows, j])  # [N, 4]
+        res_num, res_den = _reduce(res_num[rows, op], res_den[rows, op])
         low, high = np.minimum(i, j), np.maximum(i, j)
         num, den = num.copy(), den.copy()
-        num[rows, low] = res_num[rows, actions % NUM_OPS]
-        den[rows, low] = res_den[rows, actions % NUM_OPS]
+        num[rows, low], den[rows, low] = res_num, res_den
         # Remove slot `high`: every later slot moves down one; the last slot becomes empty.
         source = np.arange(k)[None, :] + (np.arange(k)[None, :] >= high[:, None])
         nxt = states.copy()
@@ -401,6 +433,34 @@ class Countdown(Task):
         nxt[rows, self.history_slice.start + states[:, self.steps_at]] = actions
         nxt[:, self.steps_at] += 1
         return nxt
+
+    def _checked(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``actions [N]`` as int64 after checking each is legal in its state; raises `IllegalActionError`.
+
+        The same rules as `legal_mask`, evaluated for the chosen actions only (the full mask costs ~10x more).
+        """
+        raw = np.asarray(actions)
+        if raw.shape != (len(states),) or not (np.issubdtype(raw.dtype, np.integer) or len(raw) == 0):
+            raise IllegalActionError(f"{self.name}: actions must be {len(states)} integers, got {raw!r}")
+        actions = raw.astype(np.int64)
+        in_range = (actions >= 0) & (actions < self.spec.num_actions)
+        if not in_range.all():
+            bad = int(np.flatnonzero(~in_range)[0])
+            raise IllegalActionError(
+                f"{self.name}: action {int(actions[bad])} out of range [0, {self.spec.num_actions})"
+            )
+        rows = np.arange(len(states))
+        pair, op = actions // NUM_OPS, actions % NUM_OPS
+        i, j = self.pairs[pair, 0], self.pairs[pair, 1]
+        num, den = self._slots(states)
+        res_num, res_den = _op_unreduced(num[rows, i], den[rows, i], num[rows, j], den[rows, j])  # [N, 4]
+        legal = _legal_after_reduce(res_num[rows, op], res_den[rows, op])
+        legal &= (den[rows, i] > 0) & (den[rows, j] > 0) & ~self._solved(states)
+        legal &= (i < j) | ((op != ADD) & (op != MUL))
+        if not legal.all():
+            bad = int(np.flatnonzero(~legal)[0])
+            raise IllegalActionError(f"{self.name}: action {int(actions[bad])} is illegal in state {bad} of the batch")
+        return actions
 
     def is_terminal(self, states: np.ndarray) -> np.ndarray:
         # One number left has no move, so "no legal move" covers it (and the rare value-bound dead end).
@@ -503,7 +563,7 @@ class Countdown(Task):
         if den[i] == 0 or den[j] == 0:
             return f"slot {i} {OP_SYMBOLS[op]} slot {j} (empty slot)"
         text = f"{_fraction_text(int(num[i]), int(den[i]))} {OP_SYMBOLS[op]} {_fraction_text(int(num[j]), int(den[j]))}"
-        res_num, res_den = _op_results(num[i], den[i], num[j], den[j])
         if not self._moves(state[None])[0, action]:
             return f"{text} (illegal)"
-        return f"{text} = {_fraction_text(int(res_num[op]), int(res_den[op]))}"
+        res_num, res_den = _reduce(*_op_unreduced(num[i : i + 1], den[i : i + 1], num[j : j + 1], den[j : j + 1]))
+        return f"{text} = {_fraction_text(int(res_num[0, op]), int(res_den[0, op]))}"
