@@ -116,7 +116,7 @@ def _win_cells(own: int, mask: int) -> int:
 def _open_windows(own: int, empty: int) -> tuple[int, int]:
     """(windows with three ``own`` stones and one empty, windows with two and two empty)."""
     threes = twos = 0
-    for s, starts in zip(_SHIFTS, _STARTS):
+    for s, starts in zip(_SHIFTS, _STARTS, strict=True):
         a0, a1, a2, a3 = own, own >> s, own >> 2 * s, own >> 3 * s
         e0, e1, e2, e3 = empty, empty >> s, empty >> 2 * s, empty >> 3 * s
         # Windows without an opponent stone; then count own stones with bit-sliced adders.
@@ -155,6 +155,27 @@ def _bitboards(state: np.ndarray) -> tuple[int, int]:
     first, second = int(state[BITBOARDS]), int(state[BITBOARDS + 1])
     own = second if state[TO_PLAY] else first
     return own, first | second
+
+
+def _random_opening(rng: np.random.Generator, plies: int) -> list[int] | None:
+    """Columns of ``plies`` uniformly random moves, or None if the game ends on the way or the
+    final position has a playable winning cell for either side. Played on bitboards, since
+    openings at low difficulty are re-drawn several times."""
+    own = mask = 0  # own: the stones of the side to move
+    columns = []
+    for _ in range(plies):
+        possible = (mask + _BOTTOM) & _BOARD
+        legal = [col for col in range(COLS) if possible & _COLUMN[col]]
+        col = legal[int(rng.integers(len(legal)))]
+        move = possible & _COLUMN[col]
+        if _win_cells(own, mask) & move:
+            return None
+        own, mask = own ^ mask, mask | move
+        columns.append(col)
+    possible = (mask + _BOTTOM) & _BOARD
+    if (_win_cells(own, mask) | _win_cells(own ^ mask, mask)) & possible:
+        return None
+    return columns
 
 
 class _AlphaBeta:
@@ -268,15 +289,9 @@ class ConnectFour(Task):
         d = check_difficulty(difficulty)
         rng = np.random.default_rng([seed, 0xC4C4])
         plies = MIN_OPENING_PLIES + round((1.0 - d) * (MAX_OPENING_PLIES - MIN_OPENING_PLIES))
-        while True:
-            state = self.empty_state()
-            for _ in range(plies):
-                legal = np.flatnonzero(self.legal_mask(state[None])[0])
-                if len(legal) == 0:
-                    break
-                state = self.step(state[None], np.array([rng.choice(legal)]))[0]
-            if not self.is_terminal(state[None])[0] and not self._has_immediate_result(state):
-                return state
+        while (columns := _random_opening(rng, plies)) is None:
+            pass
+        return self.play(self.empty_state(), columns)
 
     @staticmethod
     def empty_state() -> np.ndarray:
