@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,6 +19,7 @@ import yaml
 from cluster.config import ConfigError, dump_yaml, load_config
 
 EXIT_USAGE = 2
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "local.yaml"
 
 
 class UsageError(ValueError):
@@ -47,6 +49,10 @@ def _non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
+
+
+def _positive_int_list(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _difficulty_list(text: str) -> tuple[float, ...]:
@@ -179,6 +185,48 @@ def _progress(done: int, total: int, report: Any, started: float) -> None:
     )
 
 
+def cmd_bench_search(args: argparse.Namespace) -> int:
+    """Search vs its network alone, with the network and search settings of a run config."""
+    from dataclasses import replace
+
+    import torch
+
+    from actors.inference import TorchNetwork
+    from actors.tasks.registry import TaskMix
+    from cluster.bench import bench_search, format_search_bench
+    from learner.models import build_model
+
+    config = load_config(args.config, args.set)
+    mix = TaskMix(config.tasks)
+    kinds = [entry.kind for entry in mix.entries]
+    kind = args.kind or kinds[0]
+    if kind not in kinds:
+        raise UsageError(f"--kind: expected a kind of {args.config}'s task mix ({', '.join(kinds)}), got {kind!r}")
+    task_id = kinds.index(kind)
+    search = config.search if args.algorithm is None else replace(config.search, algorithm=args.algorithm)
+
+    def network_factory():
+        torch.manual_seed(config.seed)
+        return TorchNetwork(build_model(config.model, [task.spec for task in mix.tasks]))
+
+    low, high = mix.entries[task_id].difficulty
+    result = bench_search(
+        network_factory,
+        mix.tasks[task_id],
+        batch_sizes=args.batch_sizes,
+        num_simulations=args.simulations or search.num_simulations,
+        moves=args.moves,
+        threads=args.threads,
+        config=search,
+        difficulty=(low + high) / 2,
+        seed=config.seed,
+        network_name=f"{config.model.arch}/{config.model.preset} of {args.config}",
+        task_id=task_id,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_search_bench(result))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     print(dump_yaml(config), end="")
@@ -223,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--local", action="store_true", help="run in this process instead of on Ray")
     check.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
     check.set_defaults(handler=cmd_tasks_check)
+
+    bench = commands.add_parser("bench", help="measure speed against a reference taken in the same run")
+    bench_commands = bench.add_subparsers(
+        dest="bench_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
+    bench_search = bench_commands.add_parser("search", help="batched search vs its network alone, per batch size")
+    bench_search.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config whose network and search")
+    bench_search.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    bench_search.add_argument("--kind", help="the task kind to search (default: the first of the config's mix)")
+    bench_search.add_argument("--batch-sizes", type=_positive_int_list, default=(1, 16, 64, 256))
+    bench_search.add_argument("--simulations", type=_positive_int, help="per move (default: the config's)")
+    bench_search.add_argument("--algorithm", choices=("puct", "gumbel"), help="default: the config's")
+    bench_search.add_argument("--moves", type=_positive_int, default=4, help="timed moves per batch size")
+    bench_search.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    bench_search.add_argument("--json", action="store_true")
+    bench_search.set_defaults(handler=cmd_bench_search)
 
     config = commands.add_parser("config", help="validate and show a configuration").add_subparsers(
         dest="config_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser

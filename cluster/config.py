@@ -27,7 +27,10 @@ from typing import Any
 
 import yaml
 
+from actors.replay import ReplayConfig
+from actors.search import SearchConfig
 from actors.tasks.registry import TasksConfig, task_params
+from learner.models import ModelConfig, resolve
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,9 @@ class RunConfig:
     seed: int = field(default=0, metadata={"min": 0})
     ray: RayConfig = field(default_factory=RayConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
 
 
 # ----- loading ------------------------------------------------------------------
@@ -63,7 +69,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         _apply_override(data, override)
     # An override's mistakes are reported against the file they change, as the
     # user may have meant to fix the file itself; the message names the key.
-    return build(RunConfig, data, source)
+    config = build(RunConfig, data, source)
+    try:
+        resolve(config.model)  # constraints between fields, e.g. width divisible by heads
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return config
 
 
 def build(cls: type, data: Any, source: str, path: str = "") -> Any:
@@ -81,7 +92,10 @@ def build(cls: type, data: Any, source: str, path: str = "") -> Any:
         if name in data:
             where = f"{path}.{name}" if path else name
             values[name] = _convert(hints[name], f.metadata, data[name], source, where)
-    instance = cls(**values)
+    try:
+        instance = cls(**values)
+    except ValueError as error:  # a component's own check across fields (__post_init__)
+        raise ConfigError(f"{source}: {path or '(top level)'}: {error}") from None
     for name, f in fields.items():
         if f.metadata.get("kind_params"):
             kind = getattr(instance, f.metadata["kind_params"])

@@ -1,0 +1,47 @@
+"""`TorchNetwork`: a torch policy-value module behind the search's numpy network contract.
+
+    network = TorchNetwork(model)                      # model.forward(tokens, task_ids) -> .policy_logits, .value
+    logits, value = network(tokens, task_ids)          # numpy int64 [B, L], [B] -> float32 [B, A'], [B]
+
+The module's ``forward(tokens LongTensor [B, L], task_ids LongTensor [B])`` returns
+an object with ``.policy_logits [B, A']`` and ``.value [B]`` (the learner's
+``PolicyValueOutput``). Search slices the logits to its task's A and masks them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class TorchNetwork:
+    """Calls ``module`` under ``torch.inference_mode()`` on numpy inputs and returns numpy float32 outputs.
+
+    The module is put in eval mode (no dropout, no training-only behaviour);
+    its parameters are shared, so loading new weights into it (e.g. with
+    `load_state_dict`) takes effect on the next call. On CPU the inputs enter
+    torch without a copy (``torch.from_numpy``); on another device they are
+    copied there and the outputs copied back.
+    """
+
+    def __init__(self, module: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.module = module.to(self.device).eval()
+
+    def __call__(self, tokens: np.ndarray, task_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``tokens int64 [B, L], task_ids int64 [B]`` -> ``(policy_logits float32 [B, A'], value float32 [B])``."""
+        tokens_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
+        task_ids_t = torch.from_numpy(np.ascontiguousarray(task_ids, dtype=np.int64))
+        with torch.inference_mode():
+            if self.device.type != "cpu":
+                tokens_t = tokens_t.to(self.device, non_blocking=True)
+                task_ids_t = task_ids_t.to(self.device, non_blocking=True)
+            out = self.module(tokens_t, task_ids_t)
+            logits = out.policy_logits.detach().to("cpu", torch.float32).numpy()
+            value = out.value.detach().to("cpu", torch.float32).reshape(-1).numpy()
+        return logits, value
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load new weights into the wrapped module (e.g. a learner's latest checkpoint)."""
+        self.module.load_state_dict(state_dict)
+        self.module.eval()
