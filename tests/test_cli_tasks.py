@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from actors.tasks import (
 )
 from actors.tasks.registry import FAMILIES
 from cluster.cli import main
+from tests.conftest import ray_test_env, write_token
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,10 +72,8 @@ def test_local_check_reports_every_difficulty_verified(capsys):
 
 def test_check_runs_on_an_embedded_ray(tmp_path):
     """The README's main job: the self-check spread over Ray tasks on an embedded local Ray."""
-    token = tmp_path / "auth_token"
-    token.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_AUTH_TOKEN_PATH=str(token), RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env.update(ray_test_env(write_token(tmp_path)))
     argv = [sys.executable, "-m", "cluster", "tasks", "check", "--json", "-n", "1", "--difficulties", "0,1"]
     argv += ["--kind", "tictactoe", "--kind", "countdown", "--kind", "maze"]
     result = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)

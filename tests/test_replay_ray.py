@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
 
@@ -17,41 +16,6 @@ ray = pytest.importorskip("ray")
 
 CONFIG = ReplayConfig(capacity=500, segment_positions=64, min_positions_to_sample=1)
 RESTART_DEADLINE_S = 60.0
-
-
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
-    """One embedded Ray for the module (starting one takes 5-14 s), token auth on, loopback only."""
-    token = tmp_path_factory.mktemp("ray-auth") / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    env = {"RAY_AUTH_TOKEN_PATH": str(token), "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    saved = {name: os.environ.get(name) for name in [*env, "RAY_ADDRESS"]}
-    os.environ.update(env)
-    os.environ.pop("RAY_ADDRESS", None)
-    reload_auth_settings()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reload_auth_settings()
-
-
-def reload_auth_settings() -> None:
-    """Make this process's Ray re-read RAY_AUTH_* from the environment.
-
-    Ray reads them once, when `ray` is first imported (measured: setting them later and
-    calling `ray.init` fails with "RAY_AUTH_MODE is currently 'disabled'"), and another
-    test module may have imported it already. Ray's own tests reset the state this way.
-    """
-    from ray._private.authentication_test_utils import reset_auth_token_state
-
-    reset_auth_token_state()
 
 
 def add_batches(actor, episodes: Episodes, count: int) -> list[dict]:
