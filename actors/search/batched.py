@@ -151,14 +151,20 @@ class BatchedSearch:
 
     # ----- one move -------------------------------------------------------------------------
 
-    def run(self, move_numbers: np.ndarray | None = None) -> SearchResult:
+    def run(self, move_numbers: np.ndarray | None = None, active: np.ndarray | None = None) -> SearchResult:
         """Search every live slot for ``num_simulations`` simulations and choose its move.
 
         ``move_numbers [B]`` (default: moves played since each slot's reset)
-        selects the PUCT temperature. Call `advance` before the next `run`.
+        selects the PUCT temperature. ``active bool [B]`` (default: every slot)
+        searches only the live slots it marks; the others are left untouched (no
+        network call, no noise drawn) and get action -1. Match play uses it: each
+        of two searches runs the slots whose player to move its network controls,
+        then both `advance` with the combined moves, which keeps them in sync.
+        Call `advance` before searching a slot again.
         """
         config, tree = self.config, self.tree
-        rows = np.flatnonzero(self._live)
+        live = self._live if active is None else self._live & np.asarray(active, dtype=bool).reshape(self.batch_size)
+        rows = np.flatnonzero(live)
         if self._searched[rows].any():
             raise RuntimeError("BatchedSearch.run: these trees were searched already; call advance() between runs")
         self._searched[rows] = True
@@ -173,6 +179,9 @@ class BatchedSearch:
 
     def advance(self, actions: np.ndarray) -> None:
         """Play ``actions [B]`` in the live slots (others are ignored) and re-root their trees.
+
+        Every live slot moves, searched by the last `run` or not (a slot left out
+        of ``run(active=...)`` plays a move chosen elsewhere, e.g. by the opponent).
 
         The chosen child's evaluation is kept (no network call for the next
         root); PUCT with ``reuse_tree`` keeps its whole subtree. An action the

@@ -388,6 +388,39 @@ def test_run_twice_without_advance_is_refused(tictactoe):
         search.run()
 
 
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_run_on_a_subset_of_slots_leaves_the_others_untouched(tictactoe, tictactoe_oracle, algorithm):
+    # Two searches over the same games, each running only its own slots, as match play does.
+    config = SearchConfig(algorithm=algorithm, num_simulations=12, gumbel_scale=0.0, **GREEDY)
+    states = random_positions(tictactoe, 4, 0, 3, seed=5, decisive=False)
+    full = BatchedSearch(tictactoe, tictactoe_oracle, config, batch_size=4)
+    part = BatchedSearch(tictactoe, tictactoe_oracle, config, batch_size=4)
+    for search in (full, part):
+        search.reset(states, np.arange(4))
+    expected = full.run()
+    active = np.array([True, False, True, False])
+    untouched = (part.tree.num_nodes.copy(), part.tree.nodes.copy(), part.tree.children.copy())
+    result = part.run(active=active)
+    np.testing.assert_array_equal(result.searched, active)
+    np.testing.assert_array_equal(result.actions[~active], -1)
+    np.testing.assert_array_equal(result.actions[active], expected.actions[active])
+    np.testing.assert_allclose(result.visit_counts[active], expected.visit_counts[active])
+    assert part.network_rows < full.network_rows  # the left-out slots' roots were not even evaluated
+    np.testing.assert_array_equal(part.tree.num_nodes[~active], untouched[0][~active])
+    np.testing.assert_array_equal(part.tree.nodes[~active], untouched[1][~active])
+    np.testing.assert_array_equal(part.tree.children[~active], untouched[2][~active])
+    with pytest.raises(RuntimeError, match="advance"):
+        part.run(active=active)  # searched already
+    rest = part.run(active=~active)  # the other slots may still be searched before advancing
+    np.testing.assert_array_equal(rest.actions[~active], expected.actions[~active])
+    # Advance plays every live slot's move (here one from each run) and keeps the states in sync.
+    moves = np.where(active, result.actions, rest.actions)
+    part.advance(moves)
+    full.advance(moves)
+    np.testing.assert_array_equal(part.root_states, full.root_states)
+    np.testing.assert_array_equal(part.move_numbers, full.move_numbers)
+
+
 # ----- configuration and sequential halving -------------------------------------------------
 
 
