@@ -211,6 +211,7 @@ class ReplayConfig:
     failure_weight: float = field(default=1.0, metadata={"min": 0.0})
     segment_positions: int = field(default=4096, metadata={"min": 1})
     min_positions_to_sample: int = field(default=1024, metadata={"min": 1})
+    num_cpus: float = field(default=0.5, metadata={"min": 0.0})  # Ray resources: it mostly waits on the disk
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -1068,7 +1069,6 @@ def create_replay_actor(
     run_dir: str | Path,
     *,
     name: str | None = None,
-    num_cpus: float = 1.0,
     max_restarts: int = -1,
     node_id: str | None = None,
     seed: int | None = None,
@@ -1086,7 +1086,7 @@ def create_replay_actor(
 
     if node_id is None:
         node_id = ray.get_runtime_context().get_node_id()
-    options: dict[str, Any] = {"num_cpus": num_cpus, "max_restarts": max_restarts, "max_task_retries": 0}
+    options: dict[str, Any] = {"num_cpus": config.num_cpus, "max_restarts": max_restarts, "max_task_retries": 0}
     if name is not None:
         options["name"] = name
     if node_id:

@@ -45,6 +45,16 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
@@ -160,8 +170,8 @@ def _check_on_ray(variants: list, options: dict, address: str | None, started: f
     from cluster.config import RayConfig
     from cluster.runtime import start_ray
 
-    where = start_ray(RayConfig(), address)
-    print(f"checking {len(variants)} task kinds on {where}", file=sys.stderr)
+    connection = start_ray(RayConfig(), address)
+    print(f"checking {len(variants)} task kinds on {connection.description}", file=sys.stderr)
     remote_check = ray.remote(num_cpus=1)(check_kind)
     pending = {remote_check.remote(kind, params, **options): i for i, (kind, params) in enumerate(variants)}
     reports: list = [None] * len(variants)
@@ -227,6 +237,59 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
+    from cluster.driver import Driver
+    from cluster.rundir import RunDir
+    from cluster.runtime import start_ray
+
+    if args.resume:
+        run_dir = RunDir(args.resume)
+        config = run_dir.load_config(args.set)
+        if args.set:
+            run_dir.save_config(config)  # the snapshot is what the run uses from now on
+    else:
+        config = load_config(args.config, args.set)
+        stem = Path(args.config).stem if args.config else "defaults"
+        run_dir = RunDir(args.run_dir or Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.create(config)
+    print(f"run directory: {run_dir.path}", file=sys.stderr)
+    driver = Driver(
+        config, run_dir, resume=bool(args.resume), max_minutes=args.max_minutes, max_iterations=args.max_iterations
+    )
+    connection = start_ray(config.ray, args.address)
+    print(f"ray: {connection.description}", file=sys.stderr)
+    if connection.embedded:
+        driver.check_fits(connection.cpus)
+    driver.start_actors()
+    counters = driver.run()
+    summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Measure a run's best weights on the held-out sets and against the reference opponents."""
+    import torch
+
+    from actors.evaluator import Evaluator, format_reference
+    from cluster.rundir import RunDir
+
+    run_dir = RunDir(args.run_dir)
+    config = run_dir.load_config(args.set)
+    state = run_dir.load_state()
+    if state is None:
+        raise UsageError(f"--run-dir {args.run_dir}: the run has no checkpoint yet (no state.json)")
+    version = state["counters"]["version"] if args.version is None else args.version
+    weights = run_dir.load_weights(version)
+    torch.set_num_threads(max(1, int(config.evaluation.num_cpus)))  # as many threads as the actor would get
+    evaluator = Evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
+    record = evaluator.reference(version, weights)
+    run_dir.append_evaluation({"kind": "reference", "version": version, **record})
+    print(json.dumps(record, indent=2) if args.json else format_reference(record))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     print(dump_yaml(config), end="")
@@ -271,6 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--local", action="store_true", help="run in this process instead of on Ray")
     check.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
     check.set_defaults(handler=cmd_tasks_check)
+
+    train = commands.add_parser("train", help="run self-play training (embedded local Ray unless --address)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="a YAML config, e.g. configs/local.yaml (starts a new run)")
+    source.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this directory")
+    train.add_argument("--run-dir", help="where a new run writes (default: runs/<config>-<time>)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    train.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
+    train.add_argument("--max-minutes", type=_positive_float, help="stop cleanly after this long")
+    train.add_argument("--max-iterations", type=_positive_int, help="stop cleanly after this many gate evaluations")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="measure a run's best model on held-out tasks and references")
+    evaluate.add_argument("--run-dir", required=True, help="the run directory")
+    evaluate.add_argument("--version", type=_non_negative_int, help="a weights version (default: the best)")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    evaluate.add_argument("--json", action="store_true", help="print the record as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed against a reference taken in the same run")
     bench_commands = bench.add_subparsers(

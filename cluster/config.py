@@ -27,9 +27,12 @@ from typing import Any
 
 import yaml
 
+from actors.evaluator import EvaluationConfig
 from actors.replay import ReplayConfig
 from actors.search import SearchConfig
+from actors.selfplay import SelfPlayConfig
 from actors.tasks.registry import TasksConfig, task_params
+from learner.learner import LearnerConfig
 from learner.models import ModelConfig, resolve
 
 
@@ -46,6 +49,16 @@ class RayConfig:
 
 
 @dataclass
+class RunSettings:
+    """How the driver keeps the run directory and paces its calls."""
+
+    save_every_seconds: float = field(default=120.0, metadata={"min": 1.0})
+    keep_best: int = field(default=3, metadata={"min": 1})  # accepted weights versions kept on disk
+    progress_every_seconds: float = field(default=10.0, metadata={"min": 0.1})
+    train_seconds: float = field(default=5.0, metadata={"min": 0.1})  # length of one learner call
+
+
+@dataclass
 class RunConfig:
     """Everything a run needs; a snapshot of it is written into the run directory."""
 
@@ -54,7 +67,11 @@ class RunConfig:
     tasks: TasksConfig = field(default_factory=TasksConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    run: RunSettings = field(default_factory=RunSettings)
 
 
 # ----- loading ------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""What HRM and TRM share: task shapes, input encoding, the segment interface and the inference loop.
+
+Both models are recurrent: a *segment* (one supervision step) updates a carried
+state ``Carry(answer, latent)`` from the encoded input, and the heads read the
+answer state. HRM's carry is ``(z_H, z_L)``, TRM's is ``(y, z)``. The carry
+leaves a segment detached, so gradients never cross segments (deep supervision).
+
+Input encoding: a task token (a learned embedding per task id, at position 0)
+followed by the token embeddings, both scaled by sqrt(D) as in the papers' code.
+Tokens are right-padded with 0 (PAD) when a batch mixes lengths; in attention
+form PAD positions are masked out as keys, and with rotary (relative) positions a
+sample's outputs do not depend on how much padding its batch has. The MLP-mixer
+form mixes a fixed number of positions, so it pads every input to the longest
+task's length.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from learner.models.heads import PolicyValueHeads
+from learner.models.layers import RotaryEmbedding, trunc_normal_
+from learner.models.presets import Hyperparams, ModelConfig
+
+PAD_TOKEN = 0
+HALT_INIT_BIAS = -5.0  # the papers start the halting head near "never halt"
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """A task as the network sees it: plain numbers (duck-type compatible with actors' TaskSpec)."""
+
+    obs_length: int
+    vocab_size: int
+    num_actions: int
+    actions_per_token: int = 0
+
+    @classmethod
+    def of(cls, task: Any) -> "TaskShape":
+        """The shape of any object with these four attributes (a TaskSpec, a Task's spec, a TaskShape)."""
+        spec = getattr(task, "spec", task)
+        shape = cls(
+            obs_length=int(spec.obs_length),
+            vocab_size=int(spec.vocab_size),
+            num_actions=int(spec.num_actions),
+            actions_per_token=int(getattr(spec, "actions_per_token", 0) or 0),
+        )
+        shape.check()
+        return shape
+
+    def check(self) -> None:
+        if min(self.obs_length, self.vocab_size, self.num_actions) < 1 or self.actions_per_token < 0:
+            raise ValueError(f"invalid task shape {self}")
+        k = self.actions_per_token
+        if k and (self.num_actions % k or self.num_actions // k > self.obs_length):
+            raise ValueError(f"{self}: num_actions must be k * (positions <= obs_length) for per-token actions")
+
+
+@dataclass
+class PolicyValueOutput:
+    """What a forward pass returns, per sample.
+
+    policy_logits: ``[B, A_max]``; slice to the task's A and mask illegal actions.
+    value: ``[B]`` in (-1, 1) (tanh).
+    halt_logits: ``[B]`` the halting head's "halt" logit at the last segment run.
+    steps: ``int64 [B]`` the segments (supervision steps) each sample used.
+    continue_logits: ``[B]`` HRM's Q(continue) at the last segment; None for TRM.
+    """
+
+    policy_logits: Tensor
+    value: Tensor
+    halt_logits: Tensor
+    steps: Tensor
+    continue_logits: Tensor | None = None
+
+
+class Carry(NamedTuple):
+    """The recurrent state between segments: HRM ``(z_H, z_L)``, TRM ``(y, z)``; each ``[B, 1 + L, D]``."""
+
+    answer: Tensor
+    latent: Tensor
+
+    def select(self, rows: Tensor) -> "Carry":
+        return Carry(self.answer.index_select(0, rows), self.latent.index_select(0, rows))
+
+    def detach(self) -> "Carry":
+        return Carry(self.answer.detach(), self.latent.detach())
+
+
+@dataclass
+class EncodedInput:
+    """A batch's input embedding and what the blocks need with it."""
+
+    x: Tensor  # [B, 1 + L, D]
+    task_ids: Tensor  # [B]
+    cos_sin: tuple[Tensor, Tensor] | None  # rotary tables [1 + L, head_dim]; None in MLP-mixer form
+    key_mask: Tensor | None  # bool [B, 1, 1, 1 + L], True where a key may be attended; None: no padding
+
+    def select(self, rows: Tensor) -> "EncodedInput":
+        mask = None if self.key_mask is None else self.key_mask.index_select(0, rows)
+        return EncodedInput(self.x.index_select(0, rows), self.task_ids.index_select(0, rows), self.cos_sin, mask)
+
+
+@dataclass
+class SegmentOutput:
+    """The heads' readout after one segment, per sample."""
+
+    policy_logits: Tensor  # [B, A_max]
+    value: Tensor  # [B]
+    halt_logits: Tensor  # [B]
+    continue_logits: Tensor | None  # [B], HRM only
+
+
+class RecursiveReasoningModel(nn.Module):
+    """Shared machinery; subclasses define `recurse` (one segment's recurrence) and `halt_decision`."""
+
+    arch: str = ""
+    num_halt_logits: int = 1
+
+    def __init__(self, hp: Hyperparams, config: ModelConfig, tasks: "list[TaskShape]") -> None:
+        super().__init__()
+        self.hp = hp
+        self.config = config
+        self.tasks = tuple(tasks)
+        self.max_obs_length = max(task.obs_length for task in self.tasks)
+        self.vocab_size = max(task.vocab_size for task in self.tasks)
+        self.max_actions = max(task.num_actions for task in self.tasks)
+        dim = hp.hidden_size
+        self.embed_scale = math.sqrt(dim)
+
+        self.token_embedding = nn.Embedding(self.vocab_size, dim)
+        self.task_embedding = nn.Embedding(len(self.tasks), dim)
+        for embedding in (self.token_embedding, self.task_embedding):
+            trunc_normal_(embedding.weight, std=1.0 / self.embed_scale)
+        self.rotary = None if hp.mlp_mixer else RotaryEmbedding(dim // hp.num_heads, 1 + self.max_obs_length)
+        self.heads = PolicyValueHeads(dim, self.tasks)
+        self.halt_head = nn.Linear(dim, self.num_halt_logits)
+        with torch.no_grad():
+            self.halt_head.weight.zero_()
+            self.halt_head.bias.fill_(HALT_INIT_BIAS)
+        # Fixed random initial states (persistent buffers, as in the papers' code), broadcast over the batch.
+        self.register_buffer("answer_init", trunc_normal_(torch.empty(dim), std=1.0))
+        self.register_buffer("latent_init", trunc_normal_(torch.empty(dim), std=1.0))
+
+    @property
+    def mixer_length(self) -> int | None:
+        """Positions the MLP-mixer form mixes (task token + longest input); None in attention form."""
+        return 1 + self.max_obs_length if self.hp.mlp_mixer else None
+
+    # ----- the segment interface (used by inference below and by learner.losses) -----
+
+    def encode(self, tokens: Tensor, task_ids: Tensor) -> EncodedInput:
+        """``tokens [B, L]`` (right-padded with 0), ``task_ids [B]`` -> the encoded input."""
+        if self.hp.mlp_mixer and tokens.shape[1] < self.max_obs_length:
+            tokens = nn.functional.pad(tokens, (0, self.max_obs_length - tokens.shape[1]), value=PAD_TOKEN)
+        x = torch.cat((self.task_embedding(task_ids).unsqueeze(1), self.token_embedding(tokens)), dim=1)
+        x = self.embed_scale * x
+        cos_sin, key_mask = None, None
+        if self.rotary is not None:
+            cos_sin = self.rotary(x.shape[1])
+            padding = tokens == PAD_TOKEN
+            if bool(padding.any()):
+                keep = torch.cat((torch.ones_like(padding[:, :1]), ~padding), dim=1)
+                key_mask = keep[:, None, None, :]
+        return EncodedInput(x, task_ids, cos_sin, key_mask)
+
+    def initial_carry(self, batch_size: int, seq_len: int) -> Carry:
+        shape = (batch_size, seq_len, self.hp.hidden_size)
+        return Carry(self.answer_init.expand(shape), self.latent_init.expand(shape))
+
+    def recurse(self, carry: Carry, enc: EncodedInput) -> Carry:
+        """One segment of the model's recurrence (with its own gradient rule)."""
+        raise NotImplementedError
+
+    def halt_decision(self, out: SegmentOutput) -> Tensor:
+        """``bool [B]``: whether the halting head says to stop after this segment."""
+        raise NotImplementedError
+
+    def segment(self, carry: Carry, enc: EncodedInput) -> tuple[Carry, SegmentOutput]:
+        """Run one segment: the new carry (detached: no gradient crosses segments) and the heads' readout."""
+        carry = self.recurse(carry, enc)
+        policy, value = self.heads(carry.answer, enc.task_ids)
+        halting = self.halt_head(carry.answer[:, 0]).float()
+        continue_logits = halting[:, 1] if self.num_halt_logits > 1 else None
+        return carry.detach(), SegmentOutput(policy, value, halting[:, 0], continue_logits)
+
+    # ----- inference -----
+
+    def forward(
+        self, tokens: Tensor, task_ids: Tensor, steps: int | None = None, halting: bool | None = None
+    ) -> PolicyValueOutput:
+        """Policy and value with a fixed compute budget.
+
+        Runs ``steps`` segments (default: the config's ``inference_steps``). With
+        ``halting`` (default: the config's ``inference_halting``) a sample stops at
+        the first segment whose halting head says halt, and the budget is a cap;
+        the output reports each sample's segments in ``steps``.
+        """
+        budget = self.hp.inference_steps if steps is None else int(steps)
+        if budget < 1:
+            raise ValueError(f"steps must be at least 1, got {budget}")
+        halting = self.hp.inference_halting if halting is None else halting
+        enc = self.encode(tokens, task_ids)
+        batch = tokens.shape[0]
+        carry = self.initial_carry(batch, enc.x.shape[1])
+        if not halting or budget == 1:
+            for _ in range(budget):
+                carry, out = self.segment(carry, enc)
+            used = torch.full((batch,), budget, dtype=torch.int64, device=tokens.device)
+            return PolicyValueOutput(out.policy_logits, out.value, out.halt_logits, used, out.continue_logits)
+        return self._forward_halting(carry, enc, budget)
+
+    def _forward_halting(self, carry: Carry, enc: EncodedInput, budget: int) -> PolicyValueOutput:
+        """Segments until each sample halts (or the budget ends); halted samples leave the batch."""
+        batch = enc.x.shape[0]
+        device = enc.x.device
+        policy = enc.x.new_zeros((batch, self.max_actions))
+        value, halt_logits = enc.x.new_zeros(batch), enc.x.new_zeros(batch)
+        continue_logits = enc.x.new_zeros(batch) if self.num_halt_logits > 1 else None
+        used = torch.zeros(batch, dtype=torch.int64, device=device)
+        active = torch.arange(batch, device=device)
+        for step in range(1, budget + 1):
+            carry, out = self.segment(carry, enc)
+            halted = self.halt_decision(out) | (step == budget)
+            rows = active[halted]
+            done = torch.nonzero(halted).squeeze(1)
+            policy = policy.index_copy(0, rows, out.policy_logits.index_select(0, done))
+            value = value.index_copy(0, rows, out.value.index_select(0, done))
+            halt_logits = halt_logits.index_copy(0, rows, out.halt_logits.index_select(0, done))
+            if continue_logits is not None:
+                continue_logits = continue_logits.index_copy(0, rows, out.continue_logits.index_select(0, done))
+            used[rows] = step
+            running = torch.nonzero(~halted).squeeze(1)
+            if running.numel() == 0:
+                break
+            active, carry, enc = active[running], carry.select(running), enc.select(running)
+        return PolicyValueOutput(policy, value, halt_logits, used, continue_logits)

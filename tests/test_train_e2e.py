@@ -1,0 +1,143 @@
+"""The whole loop through the `selfplay` command, each run on its own embedded Ray, as a user runs it.
+
+A short run must: fill the buffer from self-play, train, gate a candidate, and
+hand the promoted weights to the self-play workers; a resumed run continues
+with the same counters, buffer and weights; Ctrl-C checkpoints and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ray_test_env, write_token
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small and fast: two task kinds, few simulations, short calls, promotion without a match.
+FAST = [
+    "tasks.mix=[{kind: tictactoe}, {kind: sudoku, params: {size: 4}}]",
+    "search.num_simulations=8",
+    "selfplay.episodes_per_worker=16",
+    "selfplay.play_seconds=1.5",
+    "selfplay.push_positions=64",
+    "replay.min_positions_to_sample=64",
+    "replay.segment_positions=256",
+    "learner.batch_size=32",
+    "learner.candidate_every=10",
+    "evaluation.gating=always",
+    "evaluation.puzzles_per_task=4",
+    "evaluation.games_per_task=4",
+    "run.train_seconds=1.0",
+    "run.save_every_seconds=5",
+    "run.progress_every_seconds=2",
+]
+
+
+def selfplay(args: list[str], tmp_path: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(ray_test_env(write_token(tmp_path)))
+    return subprocess.run(
+        [sys.executable, "-m", "cluster", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout
+    )
+
+
+def overrides(values: list[str]) -> list[str]:
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    tmp = tmp_path_factory.mktemp("train")
+    run_dir = tmp / "run"
+    argv = ["train", "--config", "configs/local.yaml", "--run-dir", str(run_dir), "--max-iterations", "2"]
+    result = selfplay([*argv, *overrides(FAST)], tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result
+
+
+def test_short_run_goes_through_the_whole_loop(first_run):
+    run_dir, result = first_run
+    summary = json.loads(result.stdout)
+    assert summary["iteration"] == 2 and summary["version"] == 2  # gating "always": both candidates promoted
+    assert summary["episodes"] > 0 and summary["positions"] > 0 and summary["learner_step"] >= 20
+
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    plays = [m for m in metrics if m["event"] == "selfplay"]
+    trains = [m for m in metrics if m["event"] == "train"]
+    assert plays and trains
+    assert any(m["weights_version"] >= 1 for m in plays), "self-play switched to a promoted version"
+
+    gates = [e for e in read_jsonl(run_dir / "evaluations.jsonl") if e["kind"] == "gate"]
+    assert [g["accepted"] for g in gates] == [True, True]
+    assert (run_dir / "weights" / "v000002.safetensors").is_file()
+    assert list((run_dir / "replay").glob("*.npz")), "acknowledged trajectories are on disk"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["counters"]["version"] == 2 and state["counters"]["episodes"] == summary["episodes"]
+
+
+def test_resume_continues_counters_buffer_and_weights(first_run, tmp_path):
+    from safetensors.numpy import load_file
+
+    from actors.replay import ReplayBuffer, ReplayConfig
+
+    run_dir, _ = first_run
+    before = json.loads((run_dir / "state.json").read_text())["counters"]
+    replay = ReplayBuffer(ReplayConfig(capacity=10**6, min_positions_to_sample=1), run_dir=str(run_dir))
+    stored_before = {task_id: replay.positions(task_id)["tokens"].copy() for task_id in replay.sizes()}
+    replay.close()
+    best_before = load_file(str(run_dir / "weights" / "v000002.safetensors"))
+
+    result = selfplay(["train", "--resume", str(run_dir), "--max-iterations", "3"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed {run_dir} at version 2, learner step {before['learner_step']}" in result.stderr
+    after = json.loads(result.stdout)
+    assert after["iteration"] == 3 and after["episodes"] > before["episodes"]
+
+    replay = ReplayBuffer(ReplayConfig(capacity=10**6, min_positions_to_sample=1), run_dir=str(run_dir))
+    for task_id, tokens in stored_before.items():
+        now = replay.positions(task_id)["tokens"]
+        assert np.array_equal(now[: len(tokens)], tokens), "the resumed buffer kept every earlier position"
+    replay.close()
+    resumed_plays = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"][-1]
+    assert resumed_plays["weights_version"] >= 2
+    assert all(np.array_equal(v, load_file(str(run_dir / "weights" / "v000002.safetensors"))[k]) for k, v in best_before.items())
+
+
+def test_ctrl_c_checkpoints_and_exits_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(ray_test_env(write_token(tmp_path)))
+    argv = [sys.executable, "-m", "cluster", "train", "--config", "configs/local.yaml", "--run-dir", str(run_dir)]
+    process = subprocess.Popen(
+        [*argv, *overrides(FAST)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 240
+    metrics = run_dir / "metrics.jsonl"
+    while time.monotonic() < deadline and not (metrics.exists() and '"selfplay"' in metrics.read_text()):
+        time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err[-3000:]
+    assert "interrupted" in err
+    summary = json.loads(out)
+    state = json.loads((run_dir / "state.json").read_text())["counters"]
+    assert state["episodes"] == summary["episodes"] > 0
+
+
+def test_bad_config_value_exits_2_with_one_line(tmp_path):
+    result = selfplay(["train", "--config", "configs/local.yaml", "--set", "search.num_simulations=-3"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "selfplay: configs/local.yaml: search.num_simulations: expected a positive integer, got -3"
