@@ -113,7 +113,8 @@ def test_resume_continues_counters_buffer_and_weights(first_run, tmp_path):
     replay.close()
     resumed_plays = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"][-1]
     assert resumed_plays["weights_version"] >= 2
-    assert all(np.array_equal(v, load_file(str(run_dir / "weights" / "v000002.safetensors"))[k]) for k, v in best_before.items())
+    best_after = load_file(str(run_dir / "weights" / "v000002.safetensors"))
+    assert all(np.array_equal(value, best_after[name]) for name, value in best_before.items())
 
 
 def test_ctrl_c_checkpoints_and_exits_cleanly(tmp_path):
@@ -140,4 +141,5 @@ def test_ctrl_c_checkpoints_and_exits_cleanly(tmp_path):
 def test_bad_config_value_exits_2_with_one_line(tmp_path):
     result = selfplay(["train", "--config", "configs/local.yaml", "--set", "search.num_simulations=-3"], tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "selfplay: configs/local.yaml: search.num_simulations: expected a positive integer, got -3"
+    expected = "search.num_simulations: expected a positive integer, got -3"
+    assert result.stderr.strip() == f"selfplay: configs/local.yaml: {expected}"
