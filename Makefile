@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/selfplay tasks check
+	$(BIN)/selfplay train --config configs/local.yaml --max-minutes 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
