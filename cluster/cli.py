@@ -290,6 +290,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_info(args: argparse.Namespace) -> int:
+    """Parameter counts and forward passes per second (batch 64, one CPU thread) of every model and preset."""
+    from learner.models.info import SUDOKU_4X4, SUDOKU_9X9, format_model_info, model_info
+
+    task = SUDOKU_9X9 if args.shape == "sudoku9" else SUDOKU_4X4
+    info = model_info(archs=args.arch or ("hrm", "trm"), presets=args.preset or ("tiny", "small", "paper"), task=task)
+    print(json.dumps(info, indent=2) if args.json else format_model_info(info))
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     print(dump_yaml(config), end="")
@@ -368,6 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     bench_search.add_argument("--json", action="store_true")
     bench_search.set_defaults(handler=cmd_bench_search)
+
+    models = commands.add_parser("models", help="the networks").add_subparsers(
+        dest="models_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
+    info = models.add_parser("info", help="parameter counts and forward passes per second at batch 64")
+    info.add_argument("--arch", action="append", choices=("hrm", "trm"), help="only this model (repeatable)")
+    info.add_argument("--preset", action="append", choices=("tiny", "small", "paper"), help="only this preset")
+    info.add_argument("--shape", choices=("sudoku4", "sudoku9"), default="sudoku4", help="the task shape timed")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=cmd_models_info)
 
     config = commands.add_parser("config", help="validate and show a configuration").add_subparsers(
         dest="config_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser

@@ -100,3 +100,20 @@ def test_original_generator_names(generator, family):
     assert [p.seed for p in again] == [p.seed for p in problems]
     with pytest.raises(ValueError):
         generator(difficulty_range=(0.5, 0.1))
+
+
+def test_models_info_json(capsys):
+    assert main(["models", "info", "--arch", "trm", "--preset", "tiny", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    entry = info["models"]["trm"]["tiny"]
+    assert entry["params"] > 0 and entry["forward_per_s_b64"] > 0
+
+
+def test_bench_search_json_uses_the_local_config_network(capsys):
+    argv = ["bench", "search", "--json", "--batch-sizes", "4", "--moves", "1", "--simulations", "4"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "tictactoe" and "configs/local.yaml" in result["network"]
+    row = result["results"][0]
+    assert row["batch_size"] == 4 and row["search_sims_per_s"] > 0 and row["network_sims_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["search_sims_per_s"] / row["network_sims_per_s"])
