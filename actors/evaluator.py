@@ -61,6 +61,7 @@ from actors.search import BatchedSearch, SearchConfig
 from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
+from learner.fields import check_fields
 
 if TYPE_CHECKING:
     from learner.models import ModelConfig
@@ -134,8 +135,7 @@ class EvaluationConfig:
     num_cpus: float = field(default=1.0, metadata={"min": 0.0})
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f.name, getattr(self, f.name), f.metadata)
+        check_fields(self, "evaluation")
         for name in ("games_per_task", "games_per_round", "reference_games"):
             if getattr(self, name) % 2:
                 raise ValueError(f"evaluation.{name}: expected an even number (colours are swapped in pairs)")
@@ -151,21 +151,6 @@ class EvaluationConfig:
             raise ValueError(
                 f"evaluation.connect4_reference_depths: expected integers >= 1, got {self.connect4_reference_depths}"
             )
-
-
-def _check_field(name: str, value: Any, metadata: Any) -> None:
-    """Raise ValueError if ``value`` breaks the ``min``/``max``/``choices`` constraints in ``metadata``."""
-    if value is None:
-        return
-    if "choices" in metadata and value not in metadata["choices"]:
-        raise ValueError(f"evaluation.{name}: expected one of {', '.join(metadata['choices'])}, got {value!r}")
-    if "min" in metadata:
-        low = metadata["min"]
-        exclusive = bool(metadata.get("exclusive_min"))
-        if value < low or (exclusive and value == low):
-            raise ValueError(f"evaluation.{name}: expected a value {'>' if exclusive else '>='} {low}, got {value!r}")
-    if "max" in metadata and value > metadata["max"]:
-        raise ValueError(f"evaluation.{name}: expected a value <= {metadata['max']}, got {value!r}")
 
 
 def evaluation_search_config(search: SearchConfig, num_simulations: int | None = None) -> SearchConfig:
@@ -694,14 +679,29 @@ class Evaluator:
     def _reference_games(self, task_id: int, network: Network) -> dict:
         """Per opponent name, the network's (with search) wins, draws and losses over both colours."""
         task = self.tasks[task_id]
-        held = self.held_out(task_id, self.config.reference_games // 2)
+        openings, seeds = self._reference_openings(task_id, self.config.reference_games // 2)
         rng = np.random.default_rng([_RANDOM_TAG, self.seed, task_id])
         record = {}
         for name, mover in reference_opponents(task, rng, self.config.connect4_reference_depths).items():
-            results = play_match(task, task_id, held.states, held.seeds, SearchPlayer(network, self.search), mover)
+            results = play_match(task, task_id, openings, seeds, SearchPlayer(network, self.search), mover)
             wins, draws, losses = wins_draws_losses(results)
             record[name] = {"wins": wins, "draws": draws, "losses": losses}
         return record
+
+    def _reference_openings(self, task_id: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` held-out openings for reference games, and their seeds.
+
+        Where the game has exact values (tic-tac-toe), only balanced openings (game value 0)
+        are used: from a lost opening even perfect play loses, which would say nothing of
+        the network. Drawn from a larger held-out pool, so the set is still fixed.
+        """
+        task = self.tasks[task_id]
+        if not getattr(task, "exact_values", False):
+            held = self.held_out(task_id, count)
+            return held.states, held.seeds
+        pool = self.held_out(task_id, 8 * count)
+        balanced = np.array([i for i, state in enumerate(pool.states) if task.value(state) == 0.0][:count])
+        return pool.states[balanced], pool.seeds[balanced]
 
     def _load(self, weights: list | dict, index: int) -> Network:
         """TorchNetwork ``index`` (0 or 1) holding ``weights``."""

@@ -67,13 +67,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import fcntl
 import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +79,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from learner.fields import check_fields
+from learner.storage import TEMP_PREFIX, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ POSITION_FIELDS: dict[str, tuple[np.dtype, tuple[str, ...]]] = {
 }
 _SEGMENT_NAME = re.compile(r"^(\d{9,})\.npz$")
 _CORRUPT_NAME = re.compile(r"^(\d{9,})\.npz\.corrupt$")
-_TEMP_PREFIX = ".tmp-"
+_TEMP_PREFIX = TEMP_PREFIX  # leftovers of interrupted writes, removed on load
 _MIN_ROWS = 1024  # smallest ring allocation per task: small tasks do not reallocate on every add
 _RATE_WINDOW_S = 60.0
 
@@ -214,8 +215,7 @@ class ReplayConfig:
     num_cpus: float = field(default=0.5, metadata={"min": 0.0})  # Ray resources: it mostly waits on the disk
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f.name, getattr(self, f.name), f.metadata)
+        check_fields(self, "replay")
         if self.success_weight == 0 and self.failure_weight == 0:
             raise ValueError("replay: success_weight and failure_weight are both 0: nothing could be sampled")
         if self.min_positions_to_sample > self.capacity:
@@ -223,20 +223,6 @@ class ReplayConfig:
                 f"replay.min_positions_to_sample: expected at most capacity ({self.capacity}), "
                 f"got {self.min_positions_to_sample}"
             )
-
-
-def _check_field(name: str, value: object, metadata: Any) -> None:
-    """Raise ValueError if ``value`` breaks the ``min``/``max``/``choices`` constraints in ``metadata``."""
-    if "choices" in metadata and value not in metadata["choices"]:
-        raise ValueError(f"replay.{name}: expected one of {', '.join(map(str, metadata['choices']))}, got {value!r}")
-    if "min" in metadata:
-        low = metadata["min"]
-        if metadata.get("exclusive_min") and not value > low:
-            raise ValueError(f"replay.{name}: expected a value > {low}, got {value!r}")
-        if not value >= low:
-            raise ValueError(f"replay.{name}: expected a value >= {low}, got {value!r}")
-    if "max" in metadata and not value <= metadata["max"]:
-        raise ValueError(f"replay.{name}: expected a value <= {metadata['max']}, got {value!r}")
 
 
 # ----- one task's positions in memory ----------------------------------------------------------
@@ -749,7 +735,7 @@ class _SegmentLog:
         fresh = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         if fresh:
-            _fsync_dir(directory.parent)  # the new directory entry itself must survive a crash
+            fsync_dir(directory.parent)  # the new directory entry itself must survive a crash
         self._lock = _lock_directory(directory)
 
     def close(self) -> None:
@@ -828,7 +814,7 @@ class _SegmentLog:
             _unlink(record.path)
         if dead:
             self.records = [r for r in self.records if r.end_seq > cutoff]
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def _closed_groups(self) -> list[list[_SegmentRecord]]:
         """Runs of consecutive unsealed segments that are full (or cut short by a sealed one).
@@ -881,7 +867,7 @@ class _SegmentLog:
         # duplicates, which `load` recognises by their index ranges.
         for old in group:
             _unlink(old.path)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self.records[index : index + len(group)] = replacement
 
     # ----- reading -----
@@ -1002,20 +988,14 @@ def _check_rows(rows: dict[str, np.ndarray], count: int, tid: int) -> None:
 
 def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> int:
     """Write ``arrays`` to ``path`` so that it either appears whole or not at all; returns its size in bytes."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".npz")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the run's data from other readers of the run directory
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, allow_pickle=False, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-            nbytes = file.tell()
-        os.rename(temp, path)
-    except BaseException:
-        _unlink(Path(temp))
-        raise
-    _fsync_dir(path.parent)
-    return nbytes
+    sizes = []
+
+    def write(file: Any) -> None:
+        np.savez(file, allow_pickle=False, **arrays)
+        sizes.append(file.tell())
+
+    atomic_write(path, write)
+    return sizes[0]
 
 
 def _lock_directory(directory: Path) -> Any:
@@ -1046,14 +1026,6 @@ def _lock_directory(directory: Path) -> Any:
     lock.write(str(os.getpid()))
     lock.flush()
     return lock
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

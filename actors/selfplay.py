@@ -55,7 +55,6 @@ the calls in flight are bounded, nothing grows with the number of episodes playe
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -69,6 +68,7 @@ from actors.search import BatchedSearch, SearchConfig, SearchResult
 from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
+from learner.fields import check_fields
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
     from learner.models import ModelConfig
@@ -108,22 +108,7 @@ class SelfPlayConfig:
     threads: int = field(default=1, metadata={"min": 1})
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f.name, getattr(self, f.name), f.metadata)
-
-
-def _check_field(name: str, value: object, metadata: Any) -> None:
-    """Raise ValueError if ``value`` breaks the ``min``/``max``/``choices`` constraints in ``metadata``."""
-    if "choices" in metadata and value not in metadata["choices"]:
-        raise ValueError(f"selfplay.{name}: expected one of {', '.join(map(str, metadata['choices']))}, got {value!r}")
-    if "min" in metadata:
-        low = metadata["min"]
-        if metadata.get("exclusive_min") and not value > low:
-            raise ValueError(f"selfplay.{name}: expected a value > {low}, got {value!r}")
-        if not value >= low:
-            raise ValueError(f"selfplay.{name}: expected a value >= {low}, got {value!r}")
-    if "max" in metadata and not value <= metadata["max"]:
-        raise ValueError(f"selfplay.{name}: expected a value <= {metadata['max']}, got {value!r}")
+        check_fields(self, "selfplay")
 
 
 # ----- pure helpers ---------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from safetensors.torch import save as save_safetensors
 
 from learner.checkpoint import load_checkpoint as load_model_checkpoint
 from learner.checkpoint import save_checkpoint as save_model_checkpoint
+from learner.fields import check_fields
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
 from learner.storage import atomic_write_bytes, atomic_write_json
@@ -122,10 +123,7 @@ class LearnerConfig:
     threads: int | None = field(default=None, metadata={"min": 1})
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is not None and f.name != "betas":
-                _check_field(f.name, value, f.metadata)
+        check_fields(self, "learner")
         self.betas = tuple(self.betas)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"learner.betas: expected two numbers in [0, 1), got {list(self.betas)}")
@@ -137,20 +135,6 @@ class LearnerConfig:
                     f"learner.total_steps: expected more than warmup_steps ({self.warmup_steps}), "
                     f"got {self.total_steps}"
                 )
-
-
-def _check_field(name: str, value: object, metadata: Any) -> None:
-    """Raise ValueError if ``value`` breaks the ``min``/``max``/``choices`` constraints in ``metadata``."""
-    if "choices" in metadata and value not in metadata["choices"]:
-        raise ValueError(f"learner.{name}: expected one of {', '.join(map(str, metadata['choices']))}, got {value!r}")
-    if "min" in metadata:
-        low = metadata["min"]
-        if metadata.get("exclusive_min") and not value > low:
-            raise ValueError(f"learner.{name}: expected a value > {low}, got {value!r}")
-        if not value >= low:
-            raise ValueError(f"learner.{name}: expected a value >= {low}, got {value!r}")
-    if "max" in metadata and not value <= metadata["max"]:
-        raise ValueError(f"learner.{name}: expected a value <= {metadata['max']}, got {value!r}")
 
 
 def learning_rate(config: LearnerConfig, step: int) -> float:

@@ -7,8 +7,9 @@ checks the same constraints when the dataclass is built directly.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+
+from learner.fields import check_fields
 
 ALGORITHMS = ("puct", "gumbel")
 FPU_MODES = ("reduction", "fixed")
@@ -85,8 +86,7 @@ class SearchConfig:
     gumbel_c_scale: float = field(default=1.0, metadata={"min": 0.0})
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f.name, getattr(self, f.name), f.metadata)
+        check_fields(self, "search")
 
     @property
     def reuses_subtrees(self) -> bool:
@@ -98,17 +98,3 @@ class SearchConfig:
         """Nodes per tree: the root, one per simulation, and the kept part of a reused subtree."""
         kept = (self.reuse_max_nodes or self.num_simulations) if self.reuses_subtrees else 0
         return 1 + self.num_simulations + kept
-
-
-def _check_field(name: str, value: object, metadata: dict) -> None:
-    """Raise ValueError if ``value`` breaks the ``min``/``max``/``choices`` constraints in ``metadata``."""
-    if "choices" in metadata and value not in metadata["choices"]:
-        raise ValueError(f"search.{name}: expected one of {', '.join(map(str, metadata['choices']))}, got {value!r}")
-    if "min" in metadata:
-        low = metadata["min"]
-        if metadata.get("exclusive_min") and not value > low:
-            raise ValueError(f"search.{name}: expected a value > {low}, got {value!r}")
-        if not value >= low:
-            raise ValueError(f"search.{name}: expected a value >= {low}, got {value!r}")
-    if "max" in metadata and not value <= metadata["max"]:
-        raise ValueError(f"search.{name}: expected a value <= {metadata['max']}, got {value!r}")

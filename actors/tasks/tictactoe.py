@@ -66,6 +66,7 @@ def _tree_size(board: tuple[int, ...], mark: int) -> int:
 class TicTacToe(Task):
     family = "search"
     kind = "tictactoe"
+    exact_values = True  # `value` and `action_values` are exact game values (perfect minimax)
 
     def __init__(self) -> None:
         self.spec = TaskSpec(
