@@ -217,13 +217,14 @@ class RecursiveReasoningModel(nn.Module):
         """Segments until each sample halts (or the budget ends); halted samples leave the batch."""
         batch = enc.x.shape[0]
         device = enc.x.device
-        policy = enc.x.new_zeros((batch, self.max_actions))
-        value, halt_logits = enc.x.new_zeros(batch), enc.x.new_zeros(batch)
-        continue_logits = enc.x.new_zeros(batch) if self.num_halt_logits > 1 else None
         used = torch.zeros(batch, dtype=torch.int64, device=device)
         active = torch.arange(batch, device=device)
         for step in range(1, budget + 1):
             carry, out = self.segment(carry, enc)
+            if step == 1:  # allocated like the outputs (their dtype may differ under autocast)
+                policy = out.policy_logits.new_zeros((batch, self.max_actions))
+                value, halt_logits = out.value.new_zeros(batch), out.halt_logits.new_zeros(batch)
+                continue_logits = None if out.continue_logits is None else out.continue_logits.new_zeros(batch)
             halted = self.halt_decision(out) | (step == budget)
             rows = active[halted]
             done = torch.nonzero(halted).squeeze(1)

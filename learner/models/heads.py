@@ -16,6 +16,9 @@ negative number, so softmax gives those columns zero probability and no NaN
 appears even in a loss over the padded width; callers slice to their task's A.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -25,7 +28,7 @@ PADDED_LOGIT = -1e9
 
 
 class PolicyValueHeads(nn.Module):
-    def __init__(self, hidden_size: int, tasks: "list") -> None:
+    def __init__(self, hidden_size: int, tasks: Sequence[Any]) -> None:  # TaskShape-like objects
         super().__init__()
         self.tasks = list(tasks)
         self.max_actions = max(task.num_actions for task in self.tasks)
@@ -39,11 +42,13 @@ class PolicyValueHeads(nn.Module):
         first = int(task_ids[0])
         if bool((task_ids == first).all()):  # the usual case: one task in the batch
             return self._task_heads(answer, first)
-        policy = answer.new_full((answer.shape[0], self.max_actions), PADDED_LOGIT)
-        value = answer.new_empty(answer.shape[0])
+        policy, value = None, None
         for task_id in torch.unique(task_ids).tolist():
             rows = torch.nonzero(task_ids == task_id).squeeze(1)
             task_policy, task_value = self._task_heads(answer.index_select(0, rows), task_id)
+            if policy is None:  # allocated like the heads' output (its dtype may differ under autocast)
+                policy = task_policy.new_empty((answer.shape[0], self.max_actions))
+                value = task_value.new_empty(answer.shape[0])
             policy = policy.index_copy(0, rows, task_policy)
             value = value.index_copy(0, rows, task_value)
         return policy, value

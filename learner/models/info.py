@@ -9,6 +9,7 @@ segment of a paper-size model takes seconds here) and the time per segment is
 scaled to the full budget; ``timed_segments`` says how many were timed.
 """
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from learner.models import ModelConfig, TaskShape, build_model, count_parameters
 
 SUDOKU_4X4 = TaskShape(obs_length=16, vocab_size=6, num_actions=64, actions_per_token=4)
 SUDOKU_9X9 = TaskShape(obs_length=81, vocab_size=11, num_actions=729, actions_per_token=9)
+REFERENCE_NAMES = {SUDOKU_4X4: "sudoku 4x4", SUDOKU_9X9: "sudoku 9x9"}
 BATCH_SIZE = 64
 
 
@@ -55,7 +57,7 @@ def model_info(
                 entry.update(_measure(model, task, seconds_per_model))
             models[arch][preset] = entry
     return {
-        "reference_task": {"name": "sudoku 4x4" if task == SUDOKU_4X4 else "custom", **task.__dict__},
+        "reference_task": {"name": REFERENCE_NAMES.get(task, "custom"), **dataclasses.asdict(task)},
         "batch_size": BATCH_SIZE,
         "threads": 1,
         "models": models,
