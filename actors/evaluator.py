@@ -705,35 +705,15 @@ class Evaluator:
 
     def _load(self, weights: list | dict, index: int) -> Network:
         """TorchNetwork ``index`` (0 or 1) holding ``weights``."""
-        import torch
-
-        from actors.inference import TorchNetwork
+        from actors.inference import TorchNetwork, fetch_weights
         from learner.models import build_model
 
         while len(self._networks) <= index:
             module = build_model(self.model_config, [task.spec for task in self.tasks])
             self._networks.append(TorchNetwork(module))
-        state = _fetch(weights)
-        tensors = {
-            name: value if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value))
-            for name, value in state.items()
-        }
         network = self._networks[index]
-        network.load_state_dict(tensors)
+        network.load_state_dict(fetch_weights(weights))
         return network
-
-
-def _fetch(weights: list | dict) -> dict:
-    """A state dict from a dict, or from a one-element list holding a dict or an ObjectRef of one."""
-    if isinstance(weights, (list, tuple)):
-        if len(weights) != 1:
-            raise ValueError(f"weights: expected a one-element list, got {len(weights)} elements")
-        weights = weights[0]
-    if not isinstance(weights, dict):
-        import ray
-
-        weights = ray.get(weights)
-    return weights
 
 
 def _puzzle_summary(record: dict) -> str:

@@ -10,6 +10,8 @@ an object with ``.policy_logits [B, A']`` and ``.value [B]`` (the learner's
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -42,6 +44,27 @@ class TorchNetwork:
         return logits, value
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load new weights into the wrapped module (e.g. a learner's latest checkpoint)."""
-        self.module.load_state_dict(state_dict)
+        """Load new weights (torch tensors or numpy arrays, as published) into the wrapped module."""
+        tensors = {
+            name: value if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value))
+            for name, value in state_dict.items()
+        }
+        self.module.load_state_dict(tensors)
         self.module.eval()
+
+
+def fetch_weights(weights: Any) -> dict:
+    """A state dict from its published form: a dict, or a one-element list holding a dict or an ObjectRef of one.
+
+    Weights travel wrapped in a list so that Ray hands actors the reference, and each
+    fetches the one object-store copy itself (one ``ray.get`` per version).
+    """
+    if isinstance(weights, (list, tuple)):
+        if len(weights) != 1:
+            raise ValueError(f"weights: expected a one-element list, got {len(weights)} elements")
+        weights = weights[0]
+    if not isinstance(weights, dict):
+        import ray
+
+        weights = ray.get(weights)
+    return weights

@@ -488,23 +488,11 @@ class SelfPlayWorker:
 
     def _load_weights(self, version: int, weights: Any) -> None:
         """Fetch the state dict (one ``ray.get`` of the reference) and load it into the shared network."""
-        import torch
+        from actors.inference import fetch_weights
 
-        if isinstance(weights, (list, tuple)):
-            if len(weights) != 1:
-                raise ValueError(f"selfplay.play: weights must be a one-element list, got {len(weights)} elements")
-            weights = weights[0]
-        if not isinstance(weights, dict):
-            import ray
-
-            weights = ray.get(weights)
         if not hasattr(self.network, "load_state_dict"):
             raise TypeError("selfplay.play: this worker's network cannot load weights")
-        state_dict = {
-            name: value if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value))
-            for name, value in weights.items()
-        }
-        self.network.load_state_dict(state_dict)
+        self.network.load_state_dict(fetch_weights(weights))
         for group in self.groups:  # moves made so far in running episodes now count as stale
             group.stale_moves[:] = group.length
         self.weights_version = version

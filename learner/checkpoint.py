@@ -13,8 +13,6 @@ one, never a torn file.
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from learner.models import ModelConfig, RecursiveReasoningModel, TaskShape, build_model
+from learner.storage import atomic_write_bytes
 
 FORMAT = "selfplay-model/1"
 METADATA_KEY = "selfplay"
@@ -45,8 +44,8 @@ def save_checkpoint(path: str | Path, model: RecursiveReasoningModel, extra: dic
     }
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(metadata)})
-    _write_atomically(path, data)
-    _write_atomically(path.with_suffix(".json"), (json.dumps(metadata, indent=2) + "\n").encode())
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(metadata, indent=2) + "\n").encode())
     return path
 
 
@@ -124,26 +123,6 @@ def _metadata(path: Path, reader: Any) -> dict[str, Any]:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {metadata.get('format')!r} (expected {FORMAT!r})")
     return metadata
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 __all__ = ["CheckpointError", "load_checkpoint", "load_model", "read_metadata", "save_checkpoint"]
