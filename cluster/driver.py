@@ -277,8 +277,8 @@ class Driver:
             f"positions {c.positions:,} ({rate:,.0f}/s)",
             f"step {c.learner_step:,}",
         ]
-        if "losses" in train:
-            parts.append(f"loss {train['losses'].get('total', float('nan')):.3f}")
+        if train.get("losses"):  # empty until the learner has trained a step
+            parts.append(f"loss {train['losses']['total']:.3f}")
         if "gate" in self.latest:
             parts.append(f"gates {c.iteration}")
         return " | ".join(parts)
