@@ -16,14 +16,10 @@ from typing import Any
 
 import yaml
 
-from cluster.config import ConfigError, dump_yaml, load_config
+from cluster.errors import ConfigError, UsageError
 
 EXIT_USAGE = 2
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "local.yaml"
-
-
-class UsageError(ValueError):
-    """A command-line argument the command cannot use; the message is shown as is."""
 
 
 # ----- argument helpers ------------------------------------------------------------
@@ -204,6 +200,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     from actors.inference import TorchNetwork
     from actors.tasks.registry import TaskMix
     from cluster.bench import bench_search, format_search_bench
+    from cluster.config import load_config
     from learner.models import build_model
 
     config = load_config(args.config, args.set)
@@ -239,6 +236,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
+    from cluster.config import load_config
     from cluster.driver import Driver
     from cluster.rundir import RunDir
     from cluster.runtime import start_ray
@@ -301,6 +299,8 @@ def cmd_models_info(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
+    from cluster.config import dump_yaml, load_config
+
     config = load_config(args.config, args.set)
     print(dump_yaml(config), end="")
     return 0

@@ -32,12 +32,9 @@ from actors.replay import ReplayConfig
 from actors.search import SearchConfig
 from actors.selfplay import SelfPlayConfig
 from actors.tasks.registry import TasksConfig, task_params
+from cluster.errors import ConfigError
 from learner.learner import LearnerConfig
 from learner.models import ModelConfig, resolve
-
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line fit for the user."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Shared fixtures. `local_ray`: one real embedded Ray for the whole test session."""
+"""Shared fixtures: `local_ray`, one real embedded Ray for the session; tic-tac-toe and its exact-value oracle."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ def reload_auth_settings() -> None:
     from ray._private.authentication_test_utils import reset_auth_token_state
 
     reset_auth_token_state()
+
+
+@pytest.fixture(scope="session")
+def tictactoe():
+    from actors.tasks.tictactoe import TicTacToe
+
+    return TicTacToe()
+
+
+@pytest.fixture(scope="session")
+def tictactoe_oracle(tictactoe):
+    """A network whose values are tic-tac-toe's exact minimax values (uniform priors)."""
+    from actors.search import oracle_network
+
+    return oracle_network(tictactoe)

@@ -26,9 +26,8 @@ from actors.evaluator import (
     solver_mover,
     sprt_llr,
 )
-from actors.search import SearchConfig, oracle_network, uniform_network
+from actors.search import SearchConfig, uniform_network
 from actors.tasks.registry import TaskEntry, TasksConfig, make_task
-from actors.tasks.tictactoe import TicTacToe
 from learner.models import ModelConfig, build_model
 
 TICTACTOE = TaskEntry("tictactoe")
@@ -65,16 +64,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tictactoe() -> TicTacToe:
-    return TicTacToe()
-
-
-@pytest.fixture(scope="module")
-def oracle(tictactoe):
-    return oracle_network(tictactoe)
 
 
 # ----- held-out instances ------------------------------------------------------------------
@@ -170,17 +159,17 @@ def test_a_torch_network_against_itself_scores_one_half_and_is_not_promoted():
     assert always["accepted"] and always["tasks"]["search/tictactoe"]["games"] == SMALL["games_per_task"]
 
 
-def test_the_oracle_never_drops_below_the_game_value_and_beats_a_uniform_network(tictactoe, oracle):
+def test_the_oracle_never_drops_below_the_game_value_and_beats_a_uniform_network(tictactoe, tictactoe_oracle):
     ev = evaluator([TICTACTOE], reference_in_gate=False, games_per_task=24, games_per_round=24)
     held = ev.held_out(0, 12)
-    player = SearchPlayer(oracle, ev.search)
+    player = SearchPlayer(tictactoe_oracle, ev.search)
     results = play_match(tictactoe, 0, held.states, held.seeds, player, SearchPlayer(uniform_network(9), ev.search))
     exact = exact_results(tictactoe, held.states)
     assert (results >= exact).all() and (results > exact).any()
-    record = ev.compare(oracle, uniform_network(9))
+    record = ev.compare(tictactoe_oracle, uniform_network(9))
     assert record["accepted"] and record["tasks"]["search/tictactoe"]["score"] >= 0.55, record["reason"]
-    assert not ev.compare(uniform_network(9), oracle)["accepted"]
-    assert not ev.compare(oracle, oracle)["accepted"]  # identical players: score 0.5 < 0.55
+    assert not ev.compare(uniform_network(9), tictactoe_oracle)["accepted"]
+    assert not ev.compare(tictactoe_oracle, tictactoe_oracle)["accepted"]  # identical players: score 0.5 < 0.55
 
 
 def test_many_more_simulations_beat_fewer(tictactoe):
@@ -196,13 +185,13 @@ def test_many_more_simulations_beat_fewer(tictactoe):
 # ----- reference opponents -----------------------------------------------------------------
 
 
-def test_oracle_with_search_never_loses_to_minimax_and_a_uniform_network_does(tictactoe, oracle):
-    from_start = evaluator([TICTACTOE], difficulty=(1.0, 1.0), reference_games=2).measure(oracle)
+def test_oracle_with_search_never_loses_to_minimax_and_a_uniform_network_does(tictactoe, tictactoe_oracle):
+    from_start = evaluator([TICTACTOE], difficulty=(1.0, 1.0), reference_games=2).measure(tictactoe_oracle)
     assert from_start["tasks"]["search/tictactoe"]["minimax"] == {"wins": 0, "draws": 2, "losses": 0}
     ev = evaluator([TICTACTOE], reference_games=16)
     held = ev.held_out(0, 8)
     results = play_match(
-        tictactoe, 0, held.states, held.seeds, SearchPlayer(oracle, ev.search), solver_mover(tictactoe)
+        tictactoe, 0, held.states, held.seeds, SearchPlayer(tictactoe_oracle, ev.search), solver_mover(tictactoe)
     )
     np.testing.assert_array_equal(results, exact_results(tictactoe, held.states))  # perfect play on both sides
     weak = evaluator([TICTACTOE], sims=2, reference_games=16).measure(uniform_network(9))
