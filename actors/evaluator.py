@@ -62,6 +62,7 @@ from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
 from learner.fields import check_fields
+from learner.process import resident_bytes
 
 if TYPE_CHECKING:
     from learner.models import ModelConfig
@@ -512,6 +513,7 @@ class Evaluator:
         record = {"candidate_version": int(candidate_version), "best_version": int(best_version)}
         record.update(self.compare(candidate_network, best_network))
         record["seconds"] = round(time.perf_counter() - start, 3)
+        record["rss_bytes"] = resident_bytes()
         return record
 
     def reference(self, version: int, weights: list | dict) -> dict:

@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 
 from learner.fields import check_fields
+from learner.process import resident_bytes
 from learner.storage import TEMP_PREFIX, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -598,6 +599,7 @@ class ReplayBuffer:
             "sample_age_mean": recent_age,
             "memory_bytes": self.memory_bytes(),
             **log_stats,
+            "rss_bytes": resident_bytes(),
             "pid": os.getpid(),
         }
 

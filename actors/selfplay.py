@@ -23,7 +23,9 @@ target. Value targets:
 - puzzles: the episode's outcome (1.0 solved, 0.0 failed) at every position;
 - two-player games: ``z_t = outcome_final`` if the player to move at position t is the
   player to move at the terminal state, else ``-outcome_final`` (``outcome_final`` is
-  from the view of that terminal player to move, the task contract's convention).
+  from the view of that terminal player to move, the task contract's convention);
+- where the search proved the root (``search.proofs``), its exact value instead: the
+  outcome under best play, which exploration moves later in the episode cannot blur.
 A game's `Trajectory.outcome` is from the view of player 0 (the game's first player,
 also when a low difficulty starts the episode after opening moves, with either side
 to move), and ``success`` is "player 0 won". So, in replay, a game's success rate is
@@ -69,6 +71,7 @@ from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
 from learner.fields import check_fields
+from learner.process import resident_bytes
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
     from learner.models import ModelConfig
@@ -152,12 +155,6 @@ def _bucket_name(bucket: int) -> str:
     return f"{bucket / DIFFICULTY_BUCKETS:.2f}-{(bucket + 1) / DIFFICULTY_BUCKETS:.2f}"
 
 
-def _resident_bytes() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
 # ----- one task id's slots ----------------------------------------------------------------------
 
 
@@ -181,6 +178,7 @@ class _EpisodeGroup:
         self.legal = np.zeros((g, t, spec.num_actions), dtype=np.bool_)
         self.policy = np.zeros((g, t, spec.num_actions), dtype=np.float32)
         self.to_play = np.zeros((g, t), dtype=np.int64)
+        self.exact_value = np.full((g, t), np.nan, dtype=np.float32)  # the proven root value, NaN if unproven
         self.length = np.zeros(g, dtype=np.int64)
         self.seeds = np.zeros(g, dtype=np.int64)  # each slot's current instance seed
         self.difficulty = np.zeros(g, dtype=np.float64)
@@ -215,6 +213,7 @@ class _EpisodeGroup:
         self.tokens[rows, t] = self.task.encode(roots)
         self.legal[rows, t] = self.task.legal_mask(roots)
         self.policy[rows, t] = result.policy[rows]
+        self.exact_value[rows, t] = np.where(result.proven[rows], result.root_value[rows], np.nan)
         if self.two_player:
             self.to_play[rows, t] = self.task.to_play(roots)
         self.search.advance(result.actions)
@@ -233,6 +232,8 @@ class _EpisodeGroup:
         else:
             value = np.full(n, outcome_final, dtype=np.float32)
             outcome, success = outcome_final, outcome_final == 1.0
+        exact = self.exact_value[slot, :n]
+        value = np.where(np.isnan(exact), value, exact).astype(np.float32)
         return Trajectory(
             tokens=self.tokens[slot, :n].copy(),
             legal=self.legal[slot, :n].copy(),
@@ -536,7 +537,7 @@ class SelfPlayWorker:
             "weights_loads": self.weights_loads,
             "stale_positions": int(delta["stale_positions"]),
             **self._push_stats(),
-            "rss_bytes": _resident_bytes(),
+            "rss_bytes": resident_bytes(),
             "by_task": self._outcome_stats(delta["outcomes"]),
         }
 

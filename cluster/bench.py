@@ -1,4 +1,5 @@
-"""Benchmarks: how close batched search comes to the speed of its network alone.
+"""Benchmarks: how close batched search comes to the speed of its network alone, and
+whether the replay buffer's memory stays flat once it is full.
 
 `bench_search` measures, in one run and on a fixed number of CPU threads,
 
@@ -10,10 +11,16 @@
 interleaved move by move so both see the same machine load. ``ratio`` =
 search / network; the target at B = 64 is at least 0.8 (search and task
 stepping take at most a quarter of the network's time).
+
+`bench_replay` fills a replay buffer (in a temporary run directory, segments and
+all) many times over with trajectories of a run config's shapes, sampling as a
+learner does, and reports its resident memory after each turnover of the capacity
+against the first full buffer's (the reference measured in the same run).
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -21,8 +28,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from actors.replay import ReplayBuffer, ReplayConfig, Trajectory
 from actors.search import BatchedSearch, Network, SearchConfig
-from actors.tasks.base import Task
+from actors.tasks.base import Task, TaskSpec
 
 
 def bench_search(
@@ -196,3 +204,80 @@ def model_network_factory(task: Task, arch: str = "trm", preset: str = "tiny", s
         return TorchNetwork(build_model(ModelConfig(arch=arch, preset=preset), [task.spec]))
 
     return factory
+
+
+def bench_replay(
+    replay_config: ReplayConfig,
+    specs: Sequence[TaskSpec],
+    turnovers: int = 10,
+    samples_per_insert: float = 8.0,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> dict:
+    """Resident memory of a durable replay buffer over ``turnovers`` fillings of its capacity; a JSON-ready dict.
+
+    Trajectories have the shapes of ``specs`` (one random task per episode, random
+    length up to its ``max_steps``) and random contents; after each insert of 100
+    episodes the buffer is sampled in batches of ``batch_size`` until
+    ``samples_per_insert`` samples per inserted position have been drawn.
+
+    Returns ``{"capacity", "turnovers": [{"turnover", "rss_bytes", "growth_bytes",
+    "segments", "disk_bytes", "seconds"}, ...]}``, ``growth_bytes`` against the first turnover.
+    """
+    rng = np.random.default_rng(seed)
+
+    def trajectory() -> Trajectory:
+        task_id = int(rng.integers(len(specs)))
+        spec = specs[task_id]
+        length = int(rng.integers(1, spec.max_steps + 1))
+        return Trajectory(
+            tokens=rng.integers(1, spec.vocab_size, (length, spec.obs_length)),
+            legal=rng.random((length, spec.num_actions)) < 0.5,
+            policy=rng.random((length, spec.num_actions), dtype=np.float32),
+            value=rng.random(length, dtype=np.float32),
+            task_id=task_id,
+            family=spec.family,
+            kind=spec.kind,
+            success=bool(rng.random() < 0.5),
+        )
+
+    rows: list[dict] = []
+    sampled = 0.0
+    with tempfile.TemporaryDirectory() as run_dir:
+        buffer = ReplayBuffer(replay_config, run_dir=run_dir, seed=seed)
+        start = time.perf_counter()
+        while len(rows) < turnovers:
+            buffer.add([trajectory() for _ in range(100)])
+            inserted = buffer.stats()["inserted_total"]
+            while buffer.ready() and sampled < samples_per_insert * inserted:
+                buffer.sample(batch_size)
+                sampled += batch_size
+            if inserted >= (len(rows) + 1) * replay_config.capacity:
+                stats = buffer.stats()
+                rows.append(
+                    {
+                        "turnover": len(rows) + 1,
+                        "rss_bytes": stats["rss_bytes"],
+                        "growth_bytes": stats["rss_bytes"] - (rows[0]["rss_bytes"] if rows else stats["rss_bytes"]),
+                        "segments": stats["segments"],
+                        "disk_bytes": stats["disk_bytes"],
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
+        buffer.close()
+    return {"capacity": replay_config.capacity, "samples_per_insert": samples_per_insert, "turnovers": rows}
+
+
+def format_replay_bench(result: dict) -> str:
+    """A text table of a `bench_replay` result."""
+    mib = 1 << 20
+    lines = [
+        f"replay buffer of {result['capacity']:,} positions, {result['samples_per_insert']:g} samples per insert",
+        "turnover  rss MiB  growth MiB  segments  disk MiB  seconds",
+    ]
+    for row in result["turnovers"]:
+        lines.append(
+            f"{row['turnover']:>8}  {row['rss_bytes'] / mib:7.1f}  {row['growth_bytes'] / mib:+10.1f}"
+            f"  {row['segments']:>8}  {row['disk_bytes'] / mib:8.1f}  {row['seconds']:7.1f}"
+        )
+    return "\n".join(lines)

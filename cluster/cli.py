@@ -234,6 +234,19 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    """The replay buffer's resident memory over many fillings of a run config's capacity."""
+    from actors.tasks.registry import TaskMix
+    from cluster.bench import bench_replay, format_replay_bench
+    from cluster.config import load_config
+
+    config = load_config(args.config, args.set)
+    specs = [task.spec for task in TaskMix(config.tasks).tasks]
+    result = bench_replay(config.replay, specs, turnovers=args.turnovers, seed=config.seed)
+    print(json.dumps(result, indent=2) if args.json else format_replay_bench(result))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
     from cluster.config import load_config
@@ -285,6 +298,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     record = evaluator.reference(version, weights)
     run_dir.append_evaluation({"kind": "reference", "version": version, **record})
     print(json.dumps(record, indent=2) if args.json else format_reference(record))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A run's curves: strength by version and memory by actor, from its logs."""
+    from cluster.report import build_report, format_report
+
+    if not (Path(args.run_dir) / "metrics.jsonl").is_file():
+        raise UsageError(f"--run-dir {args.run_dir}: not a run directory (no metrics.jsonl)")
+    report = build_report(args.run_dir, args.interval_minutes)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -363,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the record as JSON")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    report = commands.add_parser("report", help="a run's curves: strength by version, memory by actor over time")
+    report.add_argument("--run-dir", required=True, help="the run directory")
+    report.add_argument(
+        "--interval-minutes", type=_positive_float, default=1.0, help="memory table sampling (default 1)"
+    )
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(handler=cmd_report)
+
     bench = commands.add_parser("bench", help="measure speed against a reference taken in the same run")
     bench_commands = bench.add_subparsers(
         dest="bench_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
@@ -378,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     bench_search.add_argument("--json", action="store_true")
     bench_search.set_defaults(handler=cmd_bench_search)
+    bench_replay = bench_commands.add_parser("replay", help="replay buffer memory over many fillings of its capacity")
+    bench_replay.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config whose replay and tasks")
+    bench_replay.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    bench_replay.add_argument("--turnovers", type=_positive_int, default=10, help="fillings of the capacity")
+    bench_replay.add_argument("--json", action="store_true")
+    bench_replay.set_defaults(handler=cmd_bench_replay)
 
     models = commands.add_parser("models", help="the networks").add_subparsers(
         dest="models_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser

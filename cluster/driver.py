@@ -146,6 +146,7 @@ class Driver:
                     self.stop_reason = f"--max-minutes {self.max_seconds / 60:g} reached"
                 if now >= next_progress:
                     self.log(self.progress_line())
+                    self._replay_stats()
                     next_progress = now + self.config.run.progress_every_seconds
                 if now >= next_save and not self._saving():
                     self.save_checkpoint(wait=False)
@@ -172,6 +173,8 @@ class Driver:
             self._on_gate(result)
         elif kind == "save":
             self._on_saved(result, index)
+        elif kind == "replay":
+            self.run_dir.append_metrics("replay", result)
 
     # ----- self-play --------------------------------------------------------------------
 
@@ -188,6 +191,11 @@ class Driver:
             self._play(index, self.workers[index])
             if self.learner_waiting:  # new data: the learner may go on
                 self._train()
+
+    def _replay_stats(self) -> None:
+        """Ask the buffer for its statistics (size, rates, memory) for metrics.jsonl; one call at a time."""
+        if self.stop_reason is None and not any(kind == "replay" for kind, _ in self.pending.values()):
+            self.pending[self.buffer.stats.remote()] = ("replay", 0)
 
     # ----- training and gating ----------------------------------------------------------
 

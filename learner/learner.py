@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -57,6 +56,7 @@ from learner.checkpoint import save_checkpoint as save_model_checkpoint
 from learner.fields import check_fields
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
+from learner.process import resident_bytes
 from learner.storage import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -349,7 +349,6 @@ class Learner:
         self.samples_trained = 0
         self.candidates_offered = 0
         self.inserted_total = 0  # the buffer's insert count as last seen
-        self._process = psutil.Process()
 
     # ----- training ---------------------------------------------------------------------------
 
@@ -496,7 +495,7 @@ class Learner:
             "candidate_ready": candidate_ready,
             "waiting_for_data": waiting_reason is not None,
             "waiting_reason": waiting_reason,
-            "rss_bytes": self._process.memory_info().rss,
+            "rss_bytes": resident_bytes(),
         }
 
     # ----- weights ----------------------------------------------------------------------------

@@ -117,3 +117,15 @@ def test_bench_search_json_uses_the_local_config_network(capsys):
     row = result["results"][0]
     assert row["batch_size"] == 4 and row["search_sims_per_s"] > 0 and row["network_sims_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["search_sims_per_s"] / row["network_sims_per_s"])
+
+
+def test_bench_replay_fills_the_buffer_the_asked_number_of_times(capsys):
+    argv = ["bench", "replay", "--json", "--turnovers", "3", "--set", "replay.capacity=3000"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["capacity"] == 3000
+    assert [row["turnover"] for row in result["turnovers"]] == [1, 2, 3]
+    first = result["turnovers"][0]
+    assert first["growth_bytes"] == 0 and first["segments"] > 0 and first["disk_bytes"] > 0
+    for row in result["turnovers"]:
+        assert row["growth_bytes"] == row["rss_bytes"] - first["rss_bytes"]

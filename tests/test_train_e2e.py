@@ -92,6 +92,25 @@ def test_short_run_goes_through_the_whole_loop(first_run):
     assert state["counters"]["version"] == 2 and state["counters"]["episodes"] == summary["episodes"]
 
 
+def test_report_shows_the_curves_of_the_run(first_run, tmp_path):
+    """`selfplay report`: a strength row per gate, and the memory of every actor (RSS reported by each)."""
+    run_dir, _ = first_run
+    result = selfplay(["report", "--run-dir", str(run_dir), "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert [row["version"] for row in report["strength"]] == [1, 2]
+    for row in report["strength"]:
+        assert set(row["tasks"]) == {"search/tictactoe", "reasoning/sudoku"}
+        assert set(row["tasks"]["search/tictactoe"]) == {"minimax", "random"}
+        assert 0.0 <= row["tasks"]["reasoning/sudoku"] <= 1.0
+    assert report["strength"][-1]["learner_step"] >= 120
+    actors = {actor for row in report["memory"] for actor in row["rss_bytes"]}
+    assert actors == {"selfplay0", "learner", "replay", "evaluator"}
+    assert all(rss > 50 * 2**20 for row in report["memory"] for rss in row["rss_bytes"].values())
+    text = selfplay(["report", "--run-dir", str(run_dir)], tmp_path)
+    assert text.returncode == 0 and "strength" in text.stdout and "memory" in text.stdout
+
+
 def test_resume_continues_counters_buffer_and_weights(first_run, tmp_path):
     from safetensors.numpy import load_file
 

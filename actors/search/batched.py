@@ -15,6 +15,13 @@ Episode bookkeeping, slot by slot (a slot holds one episode at a time):
         finished = np.flatnonzero(search.done & was_live)
         ...                                      # read outcomes, then reset_slots(finished, ...)
 
+Proofs (``SearchConfig.proofs``, MCTS-Solver): a terminal node's value is exact, and
+so is that of a node with a child proven to win for its player to move, or with every
+legal child proven (`Tree.prove`). Simulations end at proven nodes as at terminal ones,
+a tree stops searching once its root is proven (fewer network calls for the same move),
+and the move and policy target keep to the proven-best children, never to one proven to
+lose while another is open.
+
 A slot is *live* from its reset until its root state is terminal; `run` and
 `advance` act on live slots only (other slots get action -1 and are ignored).
 Each slot owns a ``np.random.Generator`` seeded at its reset; Dirichlet noise,
@@ -62,7 +69,11 @@ class SearchResult:
         root_value: ``float32 [B]`` the root's mean value from the view of its player to move.
         visit_counts: ``float32 [B, A]`` the root's children visit counts.
         reused_visits: ``int64 [B]`` root children visits carried over from the
-            previous move's subtree; ``visit_counts.sum(1) == reused_visits + num_simulations``.
+            previous move's subtree; ``visit_counts.sum(1) == reused_visits + simulations``.
+        simulations: ``int64 [B]`` simulations run: ``num_simulations``, fewer where
+            the root was proven first (``proofs``), none where it was proven already.
+        proven: ``bool [B]`` the root's value is exact (``proofs``): ``root_value`` is
+            its outcome under best play and ``actions`` achieve it.
         searched: ``bool [B]`` the slots searched (live at the call).
         max_depth: ``int64 [B]`` depth of the deepest node of the tree below the root.
         tree_size: ``int64 [B]`` nodes in use in the tree.
@@ -73,6 +84,8 @@ class SearchResult:
     root_value: np.ndarray
     visit_counts: np.ndarray
     reused_visits: np.ndarray
+    simulations: np.ndarray
+    proven: np.ndarray
     searched: np.ndarray
     max_depth: np.ndarray
     tree_size: np.ndarray
@@ -171,11 +184,18 @@ class BatchedSearch:
         self._evaluate_roots(rows[~self._root_evaluated[rows]])
         reused = tree.children[rows, 0, VISITS].sum(axis=1)
         self._prepare_roots(rows)
+        if config.proofs and len(rows):
+            tree.solved[rows, 0] = np.nan  # re-proved from the children a reused tree kept
+            tree.prove(rows, np.zeros_like(rows), self.two_player)
+        searching, simulations = rows, np.zeros(self.batch_size, dtype=np.int64)
         for simulation in range(config.num_simulations):
-            if len(rows):
-                self._simulate(rows, simulation)
+            if config.proofs:
+                searching = searching[np.isnan(tree.solved[searching, 0])]  # a proven root needs no more search
+            if len(searching):
+                self._simulate(searching, simulation)
+                simulations[searching] += 1
         moves = self._move_numbers if move_numbers is None else np.asarray(move_numbers, dtype=np.int64)
-        return self._result(rows, reused, moves)
+        return self._result(rows, reused, simulations, moves)
 
     def advance(self, actions: np.ndarray) -> None:
         """Play ``actions [B]`` in the live slots (others are ignored) and re-root their trees.
@@ -219,7 +239,9 @@ class BatchedSearch:
         to_play = self.task.to_play(states) if self.two_player else np.zeros(len(rows), dtype=np.int64)
         self.tree.set_roots(rows, states, to_play, terminal)
         if terminal.any():
-            self.tree.nodes[rows[terminal], 0, N_RAW_VALUE] = self.task.outcome(states[terminal])
+            outcome = self.task.outcome(states[terminal])
+            self.tree.nodes[rows[terminal], 0, N_RAW_VALUE] = outcome
+            self.tree.solved[rows[terminal], 0] = outcome
         self._root_evaluated[rows] = terminal
         self._live[rows] = ~terminal
         self._searched[rows] = False
@@ -344,7 +366,8 @@ class BatchedSearch:
                 new_actions.append(actions[unexpanded])
                 expanded = ~unexpanded
                 active, child = active[expanded], child[expanded]
-            at_terminal = tree.terminal[active, child]
+            # Terminal nodes end a path, and so do proven ones: their value is exact already.
+            at_terminal = ~np.isnan(tree.solved[active, child]) if self.config.proofs else tree.terminal[active, child]
             if at_terminal.any():
                 end_rows.append(active[at_terminal])
                 end_nodes.append(child[at_terminal])
@@ -363,7 +386,7 @@ class BatchedSearch:
             self._leaf_player[leaves] = to_play
         if end_rows:
             ends, end_nodes_ = np.concatenate(end_rows), np.concatenate(end_nodes)
-            self._leaf_value[ends] = tree.nodes[ends, end_nodes_, N_RAW_VALUE]
+            self._leaf_value[ends] = tree.solved[ends, end_nodes_]  # a terminal's is its outcome
             self._leaf_player[ends] = tree.to_play[ends, end_nodes_]
         tree.backup(
             rows,
@@ -374,29 +397,55 @@ class BatchedSearch:
             self._leaf_player,
             self.two_player,
         )
+        if self.config.proofs:
+            tree.propagate_proofs(rows, list(zip(edge_rows, edge_nodes, edge_actions, strict=True)), self.two_player)
 
-    def _result(self, rows: np.ndarray, reused: np.ndarray, move_numbers: np.ndarray) -> SearchResult:
+    def _playable(self, rows: np.ndarray) -> np.ndarray:
+        """``bool [k, A]``: the root actions the move and the policy target keep to.
+
+        Without proofs, the legal ones. With proofs: at a proven root, the children
+        proven to reach its value; otherwise the legal actions not proven to lose
+        (all of them when every one is).
+        """
+        tree = self.tree
+        legal = tree.children[rows, 0, PENALTY] == 0.0
+        if not self.config.proofs:
+            return legal
+        values = tree.exact_child_values(rows, np.zeros_like(rows), self.two_player)
+        root_value = tree.solved[rows, 0]
+        best = legal & (values == root_value[:, None])  # NaN compares False
+        not_lost = legal & ~(values <= _loss_value(self.two_player))
+        not_lost |= legal & ~not_lost.any(axis=1, keepdims=True)
+        return np.where(np.isnan(root_value)[:, None], not_lost, best)
+
+    def _result(
+        self, rows: np.ndarray, reused: np.ndarray, simulations: np.ndarray, move_numbers: np.ndarray
+    ) -> SearchResult:
         """The chosen actions, policy targets and statistics of the searched trees ``rows``."""
         config, tree, b, a = self.config, self.tree, self.batch_size, self.num_actions
         children = tree.children[rows, 0]  # [k, C, A]
         node = tree.nodes[rows, 0]
         visits = children[:, VISITS]
+        allowed = self._playable(rows)  # [k, A]
         if self.gumbel:
             logits = children[:, LOG_PRIOR] + sel.completed_sigma(
                 children, node[:, N_RAW_VALUE], config.gumbel_c_visit, config.gumbel_c_scale
             )
+            logits = np.where(allowed, logits, -np.inf)
             policy = sel.softmax(logits) if len(rows) else np.zeros((0, a), dtype=np.float32)
-            most = visits.max(axis=1, keepdims=True)
-            chosen = (self._gumbel[rows] + logits + np.where(visits == most, 0.0, sel.HALVING_PENALTY)).argmax(axis=1)
+            most = np.where(allowed, visits, -1.0).max(axis=1, keepdims=True)
+            on_schedule = allowed & (visits == most)
+            chosen = (self._gumbel[rows] + logits + np.where(on_schedule, 0.0, sel.HALVING_PENALTY)).argmax(axis=1)
         else:
-            policy = sel.visit_policy(visits)
-            chosen = sel.most_visited(visits, sel.q_values(children) * self.q_scale + self.q_offset)
+            policy = sel.visit_policy(np.where(allowed, visits, 0.0), allowed)
+            q01 = sel.q_values(children) * self.q_scale + self.q_offset
+            chosen = sel.most_visited(np.where(allowed, visits, -1.0), q01)
             temperature = np.where(
                 move_numbers[rows] < config.temperature_moves, config.temperature_init, config.temperature_final
             )
             for i in np.flatnonzero(temperature > 0).tolist():
                 uniform = self._rngs[rows[i]].random()
-                chosen[i] = sel.sample_with_temperature(visits[i], float(temperature[i]), uniform)
+                chosen[i] = sel.sample_with_temperature(policy[i], float(temperature[i]), uniform)
 
         result = SearchResult(
             actions=np.full(b, -1, dtype=np.int64),
@@ -404,6 +453,8 @@ class BatchedSearch:
             root_value=np.zeros(b, dtype=np.float32),
             visit_counts=np.zeros((b, a), dtype=np.float32),
             reused_visits=np.zeros(b, dtype=np.int64),
+            simulations=simulations,
+            proven=np.zeros(b, dtype=bool),
             searched=np.zeros(b, dtype=bool),
             max_depth=np.zeros(b, dtype=np.int64),
             tree_size=np.zeros(b, dtype=np.int64),
@@ -413,10 +464,16 @@ class BatchedSearch:
         result.root_value[rows] = node[:, N_VALUE_SUM] / node[:, N_VISITS]
         result.visit_counts[rows] = visits
         result.reused_visits[rows] = np.rint(reused).astype(np.int64)
+        result.proven[rows] = ~np.isnan(tree.solved[rows, 0])
         result.searched[rows] = True
         result.max_depth[rows] = tree.max_depth(rows)
         result.tree_size[rows] = tree.num_nodes[rows]
         return result
+
+
+def _loss_value(two_player: bool) -> float:
+    """The worst outcome: a loss in a two-player game, a failure in a puzzle (task contract)."""
+    return -1.0 if two_player else 0.0
 
 
 def _masked_softmax(logits: np.ndarray, legal: np.ndarray, with_log: bool) -> tuple[np.ndarray, np.ndarray | None]:

@@ -59,6 +59,11 @@ class SearchConfig:
             reuse_max_nodes`` nodes when reusing, ``1 + num_simulations`` otherwise.
             Memory per tree: about ``nodes * (S * 8 + A * (4 * channels + 4))`` bytes
             with 4 float32 channels per edge for PUCT, 5 for Gumbel.
+        proofs: back up exact values (MCTS-Solver, Winands et al. 2008): a node
+            with a child proven to win, or with every legal child proven, is proven
+            itself; simulations stop at proven nodes, a tree stops searching once its
+            root is proven, and the move and policy target keep to the proven-best
+            actions (never to one proven to lose while another is not).
         max_num_considered_actions: Gumbel-Top-k size at the root.
         gumbel_scale: scale of the root Gumbel noise; 0 for deterministic evaluation.
         gumbel_c_visit: c_visit of sigma(q) = (c_visit + max_b N(b)) * c_scale * q.
@@ -80,6 +85,7 @@ class SearchConfig:
     temperature_moves: int = field(default=8, metadata={"min": 0})
     reuse_tree: bool = True
     reuse_max_nodes: int = field(default=0, metadata={"min": 0})
+    proofs: bool = True
     max_num_considered_actions: int = field(default=16, metadata={"min": 1})
     gumbel_scale: float = field(default=1.0, metadata={"min": 0.0})
     gumbel_c_visit: float = field(default=50.0, metadata={"min": 0.0})

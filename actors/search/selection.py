@@ -81,9 +81,14 @@ def add_dirichlet_noise(prior: np.ndarray, legal: np.ndarray, noise: np.ndarray,
     return noisy
 
 
-def visit_policy(visits: np.ndarray) -> np.ndarray:
-    """``visits [k, A]`` -> the visit distribution ``[k, A]`` (the PUCT policy target)."""
-    return visits / np.maximum(visits.sum(axis=1, keepdims=True), 1.0)
+def visit_policy(visits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``visits, allowed [k, A]`` -> the visit distribution ``[k, A]`` (the PUCT policy target).
+
+    A row whose visits are all zero gets the uniform distribution over its ``allowed`` actions.
+    """
+    total = visits.sum(axis=1, keepdims=True)
+    uniform = allowed / np.maximum(allowed.sum(axis=1, keepdims=True), 1)
+    return np.where(total > 0, visits / np.maximum(total, 1.0), uniform).astype(np.float32)
 
 
 def most_visited(visits: np.ndarray, q01: np.ndarray) -> np.ndarray:
@@ -91,17 +96,18 @@ def most_visited(visits: np.ndarray, q01: np.ndarray) -> np.ndarray:
     return (visits + 0.5 * np.clip(q01, 0.0, 1.0) * (visits > 0)).argmax(axis=1)
 
 
-def sample_with_temperature(visits: np.ndarray, temperature: float, uniform: float) -> int:
-    """One action drawn with probability proportional to ``visits [A] ** (1 / temperature)``.
+def sample_with_temperature(weights: np.ndarray, temperature: float, uniform: float) -> int:
+    """One action drawn with probability proportional to ``weights [A] ** (1 / temperature)``.
 
-    ``uniform`` in [0, 1) is the draw (from the episode's own generator); only visited actions can come out.
+    ``weights`` are visit counts or a distribution (the same draw either way);
+    ``uniform`` in [0, 1) is the draw (from the episode's own generator); only
+    actions of positive weight can come out.
     """
-    visited = visits > 0
-    logits = np.where(visited, np.log(np.maximum(visits, 1.0)) / temperature, -np.inf)
-    weights = np.exp(logits - logits.max())
-    cumulative = np.cumsum(weights)
+    visited = weights > 0
+    logits = np.where(visited, np.log(np.where(visited, weights, 1.0)) / temperature, -np.inf)
+    cumulative = np.cumsum(np.exp(logits - logits.max()))
     action = int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right"))
-    return min(action, len(visits) - 1)
+    return min(action, len(weights) - 1)
 
 
 # ----- Gumbel ----------------------------------------------------------------------------

@@ -6,6 +6,9 @@ Layout (mctx's, batched over B trees of capacity N nodes and A actions):
 - ``nodes``    float32 ``[B, N, 3]``: per node its visit count, its value sum
   and its raw value (the network's value, or the task's outcome for a
   terminal node), all from the view of the node's player to move;
+- ``solved``   float32 ``[B, N]``: the node's exact value when it is proven
+  (a terminal's outcome, or backed up from proven children, see `prove`),
+  from the view of its player to move; NaN while unknown;
 - ``to_play``  int64 ``[B, N]``, ``terminal`` bool ``[B, N]``,
   ``parent`` / ``action`` / ``depth`` int32 ``[B, N]`` (-1 parent at a root);
 - ``children`` float32 ``[B, N, C, A]``: per node and action the edge's visit
@@ -30,6 +33,7 @@ VISITS, VALUE_SUM, PRIOR, PENALTY, LOG_PRIOR = 0, 1, 2, 3, 4
 # Channels of `Tree.nodes`.
 N_VISITS, N_VALUE_SUM, N_RAW_VALUE = 0, 1, 2
 LOG_PRIOR_FLOOR = -1.0e4  # legal actions' log-priors are clipped here, far above the -1e9 halving penalty
+WIN_VALUE = 1.0  # the best outcome of every kind (task contract): a node with a proven-win child is proven
 
 
 class Tree:
@@ -41,6 +45,7 @@ class Tree:
         self.num_channels = 5 if log_priors else 4
         self.states = np.zeros((b, n, state_size), dtype=np.int64)
         self.nodes = np.zeros((b, n, 3), dtype=np.float32)
+        self.solved = np.full((b, n), np.nan, dtype=np.float32)
         self.to_play = np.zeros((b, n), dtype=np.int64)
         self.terminal = np.zeros((b, n), dtype=bool)
         self.parent = np.full((b, n), -1, dtype=np.int32)
@@ -61,6 +66,7 @@ class Tree:
         self.action[rows, 0] = -1
         self.depth[rows, 0] = 0
         self.nodes[rows, 0] = 0.0
+        self.solved[rows, 0] = np.nan
         self.children_index[rows, 0] = -1
         self.children[rows, 0] = 0.0
         self.num_nodes[rows] = 1
@@ -106,6 +112,7 @@ class Tree:
         node_block[:, N_VALUE_SUM] = visits * value
         node_block[:, N_RAW_VALUE] = value
         self.nodes[rows, nodes] = node_block
+        self.solved[rows, nodes] = np.where(terminal, value, np.nan)
         block = np.zeros((len(rows), self.num_channels, self.num_actions), dtype=np.float32)
         block[:, PRIOR] = prior
         block[:, PENALTY] = np.where(legal, 0.0, -np.inf)
@@ -156,6 +163,71 @@ class Tree:
         self.nodes[rows, 0, N_VISITS] += 1.0
         self.nodes[rows, 0, N_VALUE_SUM] += root_value
 
+    # ----- proofs (MCTS-Solver) ------------------------------------------------------------
+
+    def exact_child_values(self, rows: np.ndarray, nodes: np.ndarray, two_player: bool) -> np.ndarray:
+        """``[k, A]``: the proven values of the children of nodes ``(rows, nodes) [k]``, from those nodes' view.
+
+        NaN where the child is unexpanded (or illegal) or not proven.
+        """
+        index = self.children_index[rows, nodes]  # [k, A]
+        r, child = rows[:, None], np.maximum(index, 0)
+        values = np.where(index >= 0, self.solved[r, child], np.nan)
+        if two_player:
+            same_player = self.to_play[r, child] == self.to_play[rows, nodes][:, None]
+            values = np.where(same_player, values, -values)
+        return values
+
+    def prove(self, rows: np.ndarray, nodes: np.ndarray, two_player: bool) -> np.ndarray:
+        """Prove the non-terminal nodes ``(rows, nodes) [k]`` from their children where that follows; ``bool [k]``.
+
+        A node is proven at WIN_VALUE when a child is a proven win from its view,
+        and at its best child's value when every legal child is proven. A proven
+        node's value sum is reset to match, so its mean is exact from then on.
+        """
+        values = self.exact_child_values(rows, nodes, two_player)
+        known = ~np.isnan(values)
+        legal = self.children[rows, nodes, PENALTY] == 0.0
+        best = np.where(known, values, -np.inf).max(axis=1)
+        proven = (best >= WIN_VALUE) | (known | ~legal).all(axis=1)
+        rows, nodes, best = rows[proven], nodes[proven], best[proven]
+        self.solved[rows, nodes] = best
+        self.nodes[rows, nodes, N_VALUE_SUM] = self.nodes[rows, nodes, N_VISITS] * best
+        return proven
+
+    def propagate_proofs(
+        self, rows: np.ndarray, path: list[tuple[np.ndarray, np.ndarray, np.ndarray]], two_player: bool
+    ) -> None:
+        """After a backup, walk each path of trees ``rows`` up from its leaf while proofs follow.
+
+        ``path`` holds, per depth from the root down, the edges ``(rows, nodes, actions)``
+        taken at that depth. An edge into a proven child gets that child's exact value
+        as its mean; its parent is then proven if `prove` says so, and the walk goes on
+        only where it was (a node off a new proof cannot change).
+        """
+        going = np.zeros(self.batch_size, dtype=bool)
+        going[rows] = True
+        for edge_rows, edge_nodes, edge_actions in reversed(path):
+            on = going[edge_rows]
+            edge_rows, edge_nodes, edge_actions = edge_rows[on], edge_nodes[on], edge_actions[on]
+            child = self.children_index[edge_rows, edge_nodes, edge_actions]
+            exact = self.solved[edge_rows, child]
+            has_proof = ~np.isnan(exact)
+            going[edge_rows[~has_proof]] = False
+            edge_rows, edge_nodes, edge_actions = edge_rows[has_proof], edge_nodes[has_proof], edge_actions[has_proof]
+            if len(edge_rows) == 0:
+                if not going.any():
+                    break
+                continue
+            exact, child = exact[has_proof], child[has_proof]
+            if two_player:
+                exact = np.where(self.to_play[edge_rows, child] == self.to_play[edge_rows, edge_nodes], exact, -exact)
+            self.children[edge_rows, edge_nodes, VALUE_SUM, edge_actions] = (
+                self.children[edge_rows, edge_nodes, VISITS, edge_actions] * exact
+            )
+            proven = self.prove(edge_rows, edge_nodes, two_player)
+            going[edge_rows[~proven]] = False
+
     # ----- re-rooting -------------------------------------------------------------------
 
     def reroot_to_node(self, rows: np.ndarray, children: np.ndarray) -> None:
@@ -172,6 +244,8 @@ class Tree:
         self.action[rows, 0] = -1
         self.depth[rows, 0] = 0
         self.nodes[rows, 0] = np.stack([np.ones_like(raw), raw, raw], axis=1)
+        # Its children are dropped, so only a terminal keeps its proof (a proof rests on children).
+        self.solved[rows, 0] = np.where(self.terminal[rows, children], self.solved[rows, children], np.nan)
         block = self.children[rows, children]
         block[:, VISITS] = 0.0
         block[:, VALUE_SUM] = 0.0
@@ -206,6 +280,7 @@ class Tree:
 
         self.states[rows] = self.states[r, source]
         self.nodes[rows] = self.nodes[r, source]
+        self.solved[rows] = self.solved[r, source]
         self.to_play[rows] = self.to_play[r, source]
         self.terminal[rows] = self.terminal[r, source]
         self.action[rows] = self.action[r, source]

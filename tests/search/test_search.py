@@ -204,6 +204,7 @@ def configs(draw):
         reuse_max_nodes=draw(st.sampled_from([0, 1, 3, 50])),
         max_num_considered_actions=draw(st.integers(1, 9)),
         gumbel_scale=draw(st.sampled_from([0.0, 1.0])),
+        proofs=draw(st.booleans()),
     )
 
 
@@ -228,10 +229,13 @@ def test_search_invariants_hold_over_whole_games(tictactoe, tictactoe_oracle, co
         # Chosen actions are legal.
         assert np.all(legal[live, result.actions[live]])
         assert np.all(result.actions[~live] == -1)
-        # Visit accounting: the root's children visits are the reused ones plus the budget.
+        # Visit accounting: the root's children visits are the reused ones plus the simulations run,
+        # which are the budget unless the root was proven (then its value is an outcome).
         np.testing.assert_array_equal(
-            result.visit_counts[live].sum(1), result.reused_visits[live] + config.num_simulations
+            result.visit_counts[live].sum(1), result.reused_visits[live] + result.simulations[live]
         )
+        assert np.all((result.simulations[live] == config.num_simulations) | result.proven[live])
+        assert np.all(np.isin(result.root_value[result.proven], [-1.0, 0.0, 1.0]))
         assert np.all(result.visit_counts[~legal] == 0)
         if not config.reuses_subtrees:
             assert np.all(result.reused_visits == 0)
@@ -252,9 +256,18 @@ def assert_tree_consistent(search: BatchedSearch) -> None:
             assert np.all(kids[expanded] > node) and np.all(kids[expanded] < n)
             assert np.all(tree.parent[b, kids[expanded]] == node)
             assert np.all(tree.children[b, node, PENALTY, expanded] == 0)  # only legal edges are expanded
-            if not tree.terminal[b, node]:
+            if np.isnan(tree.solved[b, node]) and node > 0:
                 # Every visit after the node's first goes on to one child.
                 assert tree.nodes[b, node, N_VISITS] == 1 + tree.children[b, node, VISITS].sum()
+            elif np.isnan(tree.solved[b, node]):
+                # A root may have lost a proof whose proving child the re-rooting dropped
+                # (reuse_max_nodes); it keeps the visits it took as a proven leaf.
+                assert tree.nodes[b, node, N_VISITS] >= 1 + tree.children[b, node, VISITS].sum()
+            elif not tree.terminal[b, node]:
+                # A proven node ends the simulations that reach it; its mean value is exact.
+                assert tree.nodes[b, node, N_VISITS] >= 1 + tree.children[b, node, VISITS].sum()
+                mean = tree.nodes[b, node, N_VALUE_SUM] / tree.nodes[b, node, N_VISITS]
+                assert mean == pytest.approx(tree.solved[b, node])
         # Every node but the root has exactly one parent edge pointing at it.
         pointed = tree.children_index[b, :n][tree.children_index[b, :n] >= 0]
         assert sorted(pointed.tolist()) == list(range(1, n))
