@@ -495,7 +495,11 @@ class Evaluator:
         self.labels = task_labels(self.tasks)
         self.model_config = model
         self.config = evaluation
-        self.search = evaluation_search_config(search, evaluation.num_simulations)
+        # Per task id: its own search settings, exploration off.
+        self.searches = [
+            evaluation_search_config(search.with_overrides(entry.search), evaluation.num_simulations)
+            for entry in self.entries
+        ]
         self.seed = int(seed)
         self._held_out: dict[tuple[int, int], HeldOut] = {}
         self._networks: list[Any] = []  # two TorchNetworks, built on first use
@@ -589,7 +593,7 @@ class Evaluator:
         """Candidate vs best on task ``task_id``'s held-out openings, in rounds, with early stopping."""
         task, config = self.tasks[task_id], self.config
         held = self.held_out(task_id, config.games_per_task // 2)
-        players = (SearchPlayer(candidate, self.search), SearchPlayer(best, self.search))
+        players = (SearchPlayer(candidate, self.searches[task_id]), SearchPlayer(best, self.searches[task_id]))
         pairs_per_round = config.games_per_round // 2
         wins = draws = losses = 0
         stop = None
@@ -626,8 +630,9 @@ class Evaluator:
         """Both networks on task ``task_id``'s held-out puzzles: the record, and ``bool [n]`` the candidate's solves."""
         task = self.tasks[task_id]
         held = self.held_out(task_id, self.config.puzzles_per_task)
-        solved_c = solve_with_search(task, task_id, held.states, held.seeds, candidate, self.search)
-        solved_b = solve_with_search(task, task_id, held.states, held.seeds, best, self.search)
+        search = self.searches[task_id]
+        solved_c = solve_with_search(task, task_id, held.states, held.seeds, candidate, search)
+        solved_b = solve_with_search(task, task_id, held.states, held.seeds, best, search)
         candidate_only, best_only = int((solved_c & ~solved_b).sum()), int((solved_b & ~solved_c).sum())
         verdict, p_better, p_worse = puzzle_verdict(candidate_only, best_only, self.config.puzzle_significance)
         by_difficulty = {
@@ -659,7 +664,7 @@ class Evaluator:
         task = self.tasks[task_id]
         held = self.held_out(task_id, self.config.puzzles_per_task)
         if solved is None:
-            solved = solve_with_search(task, task_id, held.states, held.seeds, network, self.search)
+            solved = solve_with_search(task, task_id, held.states, held.seeds, network, self.searches[task_id])
         greedy = solve_greedily(task, task_id, held.states, network)
         by_difficulty = {
             label: {
@@ -685,7 +690,8 @@ class Evaluator:
         rng = np.random.default_rng([_RANDOM_TAG, self.seed, task_id])
         record = {}
         for name, mover in reference_opponents(task, rng, self.config.connect4_reference_depths).items():
-            results = play_match(task, task_id, openings, seeds, SearchPlayer(network, self.search), mover)
+            player = SearchPlayer(network, self.searches[task_id])
+            results = play_match(task, task_id, openings, seeds, player, mover)
             wins, draws, losses = wins_draws_losses(results)
             record[name] = {"wins": wins, "draws": draws, "losses": losses}
         return record

@@ -262,9 +262,12 @@ class _TaskStore:
 
     def _allocate(self, rows: int) -> dict[str, np.ndarray]:
         dims = {"L": self.obs_length, "A": self.num_actions}
-        arrays = {name: np.zeros((rows, *(dims[d] for d in shape)), dtype) for name, (dtype, shape) in _FIELDS.items()}
-        arrays["seq"].fill(-1)
-        return arrays
+        # np.full writes every page now (np.zeros would leave them to be touched as the ring wraps):
+        # the store is resident from its allocation, so the buffer's memory does not creep up once full.
+        return {
+            name: np.full((rows, *(dims[d] for d in shape)), -1 if name == "seq" else 0, dtype)
+            for name, (dtype, shape) in _FIELDS.items()
+        }
 
     def physical(self, logical: np.ndarray) -> np.ndarray:
         """Logical positions [K] (0 = oldest) -> physical slots [K]."""

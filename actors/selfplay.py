@@ -183,6 +183,7 @@ class _EpisodeGroup:
         self.seeds = np.zeros(g, dtype=np.int64)  # each slot's current instance seed
         self.difficulty = np.zeros(g, dtype=np.float64)
         self.stale_moves = np.zeros(g, dtype=np.int64)  # moves made with weights older than the current ones
+        self.simulations = 0  # run by the search (fewer than moves x budget where proofs stopped it early)
 
     def start(self, slots: np.ndarray, rng: np.random.Generator) -> None:
         """Start fresh instances in ``slots [k]``: seeds < SEED_LIMIT, difficulty uniform in the entry's range."""
@@ -206,6 +207,7 @@ class _EpisodeGroup:
         """One move in every slot: search, record the position, play. Returns the slots whose episode ended [k]."""
         result: SearchResult = self.search.run()
         rows = np.flatnonzero(result.searched)
+        self.simulations += int(result.simulations[rows].sum())
         t = self.length[rows]
         if (t >= self.max_steps).any():
             raise RuntimeError(f"selfplay: a {self.task.name} episode is longer than its max_steps {self.max_steps}")
@@ -349,7 +351,6 @@ class SelfPlayWorker:
         network: Network | None = None,
     ) -> None:
         self.config = selfplay
-        self.search_config = search
         self.worker_index = worker_index
         self.rng = np.random.default_rng([seed, worker_index])
         mix = TaskMix(tasks)
@@ -358,7 +359,7 @@ class SelfPlayWorker:
         self.weights_loads = 0
         sizes = split_slots([entry.weight for entry in mix.entries], selfplay.episodes_per_worker)
         self.groups = [
-            _EpisodeGroup(task_id, entry, task, self.network, search, size)
+            _EpisodeGroup(task_id, entry, task, self.network, search.with_overrides(entry.search), size)
             for task_id, (entry, task, size) in enumerate(zip(mix.entries, mix.tasks, sizes, strict=True))
             if size > 0
         ]
@@ -440,7 +441,7 @@ class SelfPlayWorker:
             **self.totals,
             "episodes_per_s": self.totals["episodes"] / seconds,
             "positions_per_s": self.totals["positions"] / seconds,
-            "simulations_per_s": self.totals["moves"] * self.search_config.num_simulations / seconds,
+            "simulations_per_s": sum(g.simulations for g in self.groups) / seconds,
             "weights_version": self.weights_version,
             "weights_loads": self.weights_loads,
             **self._push_stats(),
@@ -506,6 +507,7 @@ class SelfPlayWorker:
             **{k: v for k, v in self.totals.items() if k != "seconds"},
             "network_seconds": sum(g.search.network_seconds for g in self.groups),
             "network_rows": sum(g.search.network_rows for g in self.groups),
+            "simulations": sum(g.simulations for g in self.groups),
             "outcomes": self.outcomes.copy(),
         }
 
@@ -529,7 +531,7 @@ class SelfPlayWorker:
             "seconds": elapsed,
             "episodes_per_s": delta["episodes"] / seconds,
             "positions_per_s": delta["positions"] / seconds,
-            "simulations_per_s": delta["moves"] * self.search_config.num_simulations / seconds,
+            "simulations_per_s": delta["simulations"] / seconds,
             "network_rows_per_s": delta["network_rows"] / seconds,
             "network_share": delta["network_seconds"] / seconds,
             "weights_version": self.weights_version,

@@ -210,7 +210,9 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     if kind not in kinds:
         raise UsageError(f"--kind: expected a kind of {args.config}'s task mix ({', '.join(kinds)}), got {kind!r}")
     task_id = kinds.index(kind)
-    search = config.search if args.algorithm is None else replace(config.search, algorithm=args.algorithm)
+    search = config.search.with_overrides(mix.entries[task_id].search)
+    if args.algorithm is not None:
+        search = replace(search, algorithm=args.algorithm)
 
     def network_factory():
         torch.manual_seed(config.seed)

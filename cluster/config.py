@@ -84,6 +84,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     # An override's mistakes are reported against the file they change, as the
     # user may have meant to fix the file itself; the message names the key.
     config = build(RunConfig, data, source)
+    for index, entry in enumerate(config.tasks.mix):
+        if entry.search:  # a kind's search overrides are checked as the search settings they produce
+            merged = {**to_dict(config.search), **entry.search}
+            build(SearchConfig, merged, source, f"tasks.mix[{index}].search")
     try:
         resolve(config.model)  # constraints between fields, e.g. width divisible by heads
     except ValueError as error:

@@ -53,6 +53,12 @@ def run_show(tmp_path: Path, text: str, *overrides: str, capsys: pytest.CaptureF
         ),
         ("tasks: {mix: [{kind: sudoku, params: {size: nine}}]}\n", "tasks.mix[0].params.size: expected an integer"),
         ("tasks: {mix: [{kind: sudoku, params: {size: 5}}]}\n", "tasks.mix[0].params:"),
+        (
+            "tasks: {mix: [{kind: countdown, search: {algorithm: beam}}]}\n",
+            "tasks.mix[0].search.algorithm: expected one of: puct, gumbel, got 'beam'",
+        ),
+        ("tasks: {mix: [{search: {simulations: 8}}]}\n", "tasks.mix[0].search.simulations: unknown key"),
+        ("tasks: {mix: [{search: 3}]}\n", "tasks.mix[0].search: expected"),
     ],
 )
 def test_bad_value_is_one_line_naming_file_key_and_expectation(tmp_path, capsys, text, expected):
@@ -120,3 +126,14 @@ def test_console_entry_point_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     expected = "tasks.mix[0].weight: expected a positive number, got -1"
     assert result.stderr.strip() == f"selfplay: {tmp_path / 'x.yaml'}: {expected}"
+
+
+def test_a_kind_can_search_its_own_way():
+    config = load_config(
+        REPO / "configs" / "local.yaml", ["tasks.mix.2.search={algorithm: gumbel, num_simulations: 48}"]
+    )
+    entry = config.tasks.mix[2]
+    assert entry.kind == "countdown" and config.search.algorithm == "puct"
+    own = config.search.with_overrides(entry.search)
+    assert (own.algorithm, own.num_simulations, own.c_puct) == ("gumbel", 48, config.search.c_puct)
+    assert config.search.with_overrides(config.tasks.mix[0].search) is config.search

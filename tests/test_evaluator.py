@@ -162,8 +162,10 @@ def test_a_torch_network_against_itself_scores_one_half_and_is_not_promoted():
 def test_the_oracle_never_drops_below_the_game_value_and_beats_a_uniform_network(tictactoe, tictactoe_oracle):
     ev = evaluator([TICTACTOE], reference_in_gate=False, games_per_task=24, games_per_round=24)
     held = ev.held_out(0, 12)
-    player = SearchPlayer(tictactoe_oracle, ev.search)
-    results = play_match(tictactoe, 0, held.states, held.seeds, player, SearchPlayer(uniform_network(9), ev.search))
+    player = SearchPlayer(tictactoe_oracle, ev.searches[0])
+    results = play_match(
+        tictactoe, 0, held.states, held.seeds, player, SearchPlayer(uniform_network(9), ev.searches[0])
+    )
     exact = exact_results(tictactoe, held.states)
     assert (results >= exact).all() and (results > exact).any()
     record = ev.compare(tictactoe_oracle, uniform_network(9))
@@ -191,7 +193,7 @@ def test_oracle_with_search_never_loses_to_minimax_and_a_uniform_network_does(ti
     ev = evaluator([TICTACTOE], reference_games=16)
     held = ev.held_out(0, 8)
     results = play_match(
-        tictactoe, 0, held.states, held.seeds, SearchPlayer(tictactoe_oracle, ev.search), solver_mover(tictactoe)
+        tictactoe, 0, held.states, held.seeds, SearchPlayer(tictactoe_oracle, ev.searches[0]), solver_mover(tictactoe)
     )
     np.testing.assert_array_equal(results, exact_results(tictactoe, held.states))  # perfect play on both sides
     weak = evaluator([TICTACTOE], sims=2, reference_games=16).measure(uniform_network(9))
@@ -294,3 +296,10 @@ def test_gate_and_reference_through_a_ray_actor(local_ray):
     reference = ray.get(actor.reference.remote(0, [best]), timeout=120)
     assert reference["version"] == 0 and sum(reference["tasks"]["search/tictactoe"]["random"].values()) == 2
     ray.kill(actor)
+
+
+def test_each_task_is_evaluated_with_its_own_search_settings():
+    entries = [TaskEntry(kind="tictactoe"), TaskEntry(kind="countdown", search={"algorithm": "gumbel"})]
+    searches = evaluator(entries, sims=12).searches
+    assert [s.algorithm for s in searches] == ["puct", "gumbel"]
+    assert all(s.num_simulations == 12 and s.temperature_init == 0.0 for s in searches)

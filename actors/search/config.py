@@ -7,7 +7,8 @@ checks the same constraints when the dataclass is built directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from learner.fields import check_fields
 
@@ -93,6 +94,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "search")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> SearchConfig:
+        """A copy with some fields replaced (a task kind's own search settings); checked like the original."""
+        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"search: unknown setting {unknown[0]!r}")
+        return replace(self, **overrides) if overrides else self
 
     @property
     def reuses_subtrees(self) -> bool:

@@ -50,12 +50,18 @@ def make_task(kind: str, params: dict[str, Any] | None = None) -> Task:
 
 @dataclass
 class TaskEntry:
-    """One kind in a task mix: how often it is drawn and over which difficulties."""
+    """One kind in a task mix: how often it is drawn, over which difficulties, and how it is searched.
+
+    ``search`` overrides fields of the run's search settings for this kind alone
+    (e.g. ``{algorithm: gumbel}`` for a puzzle whose first move has many candidates,
+    while a game keeps PUCT); see `SearchConfig.with_overrides`.
+    """
 
     kind: str = field(default="tictactoe", metadata={"choices": tuple(KINDS)})
     weight: float = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
     difficulty: tuple[float, float] = field(default=(0.0, 1.0), metadata={"range": (0.0, 1.0), "ordered": True})
     params: dict[str, Any] = field(default_factory=dict, metadata={"kind_params": "kind"})
+    search: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
