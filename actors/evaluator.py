@@ -372,8 +372,9 @@ def play_games(
     seats: np.ndarray,
     players: tuple[Player, Player],
     seeds: np.ndarray,
-) -> np.ndarray:
-    """Play B two-player games to the end; ``int64 [B]`` results +1 / 0 / -1 from ``players[0]``'s view.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Play B two-player games to the end; ``int64 [B]`` results +1 / 0 / -1 from ``players[0]``'s view,
+    and ``int64 [B, max_steps]`` the moves played in each game (-1 once it has ended).
 
     ``openings [B, S]`` are the starting states; ``seats [B]`` the game player
     (0 or 1) that ``players[0]`` controls in each game (``players[1]`` has the
@@ -390,7 +391,8 @@ def play_games(
             search = BatchedSearch(task, player.network, player.config, batch_size=len(states), task_id=task_id)
             search.reset(states, seeds)
         searches.append(search)
-    for _ in range(task.spec.max_steps):
+    moves = np.full((len(states), task.spec.max_steps), -1, dtype=np.int64)
+    for step in range(task.spec.max_steps):
         live = ~task.is_terminal(states)
         if not live.any():
             break
@@ -407,17 +409,18 @@ def play_games(
             if search is not None:
                 search.advance(actions)
         states[live] = task.step(states[live], actions[live])
+        moves[:, step] = actions
     if not task.is_terminal(states).all():
         raise RuntimeError(f"{task.name}: a game outlasted max_steps = {task.spec.max_steps}")
     # The outcome is from the view of the player to move in the terminal state.
     outcome = task.outcome(states)
-    return np.rint(np.where(task.to_play(states) == seats, outcome, -outcome)).astype(np.int64)
+    return np.rint(np.where(task.to_play(states) == seats, outcome, -outcome)).astype(np.int64), moves
 
 
 def play_match(
     task: Task, task_id: int, openings: np.ndarray, seeds: np.ndarray, first: Player, second: Player
-) -> np.ndarray:
-    """Each opening of ``openings [n, S]`` twice, colours swapped; ``int64 [2n]`` results from ``first``'s view.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each opening of ``openings [n, S]`` twice, colours swapped; `play_games`' results and moves of the 2n games.
 
     Game ``2i`` has ``first`` move first from opening ``i``, game ``2i + 1`` has
     ``second`` move first; both games of a pair share the seed ``seeds[i]``.
@@ -425,6 +428,15 @@ def play_match(
     to_move = task.to_play(openings)
     seats = np.stack([to_move, 1 - to_move], axis=1).reshape(-1)
     return play_games(task, task_id, np.repeat(openings, 2, axis=0), seats, (first, second), np.repeat(seeds, 2))
+
+
+def lost_game(task: Task, opening: np.ndarray, moves: np.ndarray, network_first: bool) -> dict:
+    """A readable record of one lost match game: the opening, whether the network moved first, the moves played."""
+    state, described = opening, []
+    for action in moves[moves >= 0]:
+        described.append(task.describe_action(state, int(action)))
+        state = task.play(state, [int(action)])
+    return {"opening": task.render(opening), "network_moved_first": network_first, "moves": described}
 
 
 def wins_draws_losses(results: np.ndarray) -> tuple[int, int, int]:
@@ -599,7 +611,7 @@ class Evaluator:
         stop = None
         for start in range(0, len(held.states), pairs_per_round):
             rows = slice(start, start + pairs_per_round)
-            results = play_match(task, task_id, held.states[rows], held.seeds[rows], *players)
+            results, _ = play_match(task, task_id, held.states[rows], held.seeds[rows], *players)
             w, d, lo = wins_draws_losses(results)
             wins, draws, losses = wins + w, draws + d, losses + lo
             if wins + draws + losses < config.games_per_task:
@@ -684,16 +696,21 @@ class Evaluator:
         }
 
     def _reference_games(self, task_id: int, network: Network) -> dict:
-        """Per opponent name, the network's (with search) wins, draws and losses over both colours."""
+        """Per opponent name, the network's (with search) wins, draws and losses over both colours,
+        and each lost game: its opening, the network's side and the moves played (to see where it fails)."""
         task = self.tasks[task_id]
         openings, seeds = self._reference_openings(task_id, self.config.reference_games // 2)
         rng = np.random.default_rng([_RANDOM_TAG, self.seed, task_id])
         record = {}
         for name, mover in reference_opponents(task, rng, self.config.connect4_reference_depths).items():
             player = SearchPlayer(network, self.searches[task_id])
-            results = play_match(task, task_id, openings, seeds, player, mover)
+            results, moves = play_match(task, task_id, openings, seeds, player, mover)
             wins, draws, losses = wins_draws_losses(results)
-            record[name] = {"wins": wins, "draws": draws, "losses": losses}
+            lost = [
+                lost_game(task, openings[game // 2], moves[game], network_first=bool(game % 2 == 0))
+                for game in np.flatnonzero(results < 0)
+            ]
+            record[name] = {"wins": wins, "draws": draws, "losses": losses, "lost_games": lost}
         return record
 
     def _reference_openings(self, task_id: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -761,4 +778,17 @@ def format_reference(record: dict) -> str:
                 f"vs {name}: {r['wins']} W / {r['draws']} D / {r['losses']} L" for name, r in result.items()
             )
         lines.append(f"{label:<{width}}  {text}")
+        if "solve_rate" not in result:
+            lines.extend(_lost_game_lines(result))
     return "\n".join(lines)
+
+
+def _lost_game_lines(result: dict) -> list[str]:
+    """One indented line per lost reference game: opponent, opening (rows joined by " / "), moves."""
+    lines = []
+    for name, r in result.items():
+        for game in r.get("lost_games", []):
+            side = "first" if game["network_moved_first"] else "second"
+            opening = game["opening"].replace("\n", " / ")
+            lines.append(f"    lost vs {name}, moving {side} from [{opening}]: {'; '.join(game['moves'])}")
+    return lines

@@ -41,6 +41,11 @@ def evaluator(entries, sims: int = 16, **evaluation) -> Evaluator:
     return Evaluator(TasksConfig(list(entries)), TINY_TRM, SearchConfig(num_simulations=sims), config, seed=7)
 
 
+def games_played(result: dict) -> int:
+    """The games of one reference opponent's record: wins + draws + losses."""
+    return result["wins"] + result["draws"] + result["losses"]
+
+
 def exact_results(task, openings: np.ndarray) -> np.ndarray:
     """``[2n]``: the game value of each match game for the side seated first in `play_match`'s layout."""
     values = np.array([task.value(state) for state in openings])
@@ -163,7 +168,7 @@ def test_the_oracle_never_drops_below_the_game_value_and_beats_a_uniform_network
     ev = evaluator([TICTACTOE], reference_in_gate=False, games_per_task=24, games_per_round=24)
     held = ev.held_out(0, 12)
     player = SearchPlayer(tictactoe_oracle, ev.searches[0])
-    results = play_match(
+    results, _ = play_match(
         tictactoe, 0, held.states, held.seeds, player, SearchPlayer(uniform_network(9), ev.searches[0])
     )
     exact = exact_results(tictactoe, held.states)
@@ -180,7 +185,7 @@ def test_many_more_simulations_beat_fewer(tictactoe):
     held = ev.held_out(0, 12)
     strong = SearchPlayer(uniform_network(9), evaluation_search_config(SearchConfig(num_simulations=64)))
     weak = SearchPlayer(uniform_network(9), evaluation_search_config(SearchConfig(num_simulations=2)))
-    results = play_match(tictactoe, 0, held.states, held.seeds, strong, weak)
+    results, _ = play_match(tictactoe, 0, held.states, held.seeds, strong, weak)
     assert ((results + 1) / 2).mean() >= 0.7
 
 
@@ -189,17 +194,28 @@ def test_many_more_simulations_beat_fewer(tictactoe):
 
 def test_oracle_with_search_never_loses_to_minimax_and_a_uniform_network_does(tictactoe, tictactoe_oracle):
     from_start = evaluator([TICTACTOE], difficulty=(1.0, 1.0), reference_games=2).measure(tictactoe_oracle)
-    assert from_start["tasks"]["search/tictactoe"]["minimax"] == {"wins": 0, "draws": 2, "losses": 0}
+    assert from_start["tasks"]["search/tictactoe"]["minimax"] == {"wins": 0, "draws": 2, "losses": 0, "lost_games": []}
     ev = evaluator([TICTACTOE], reference_games=16)
     held = ev.held_out(0, 8)
-    results = play_match(
+    results, moves = play_match(
         tictactoe, 0, held.states, held.seeds, SearchPlayer(tictactoe_oracle, ev.searches[0]), solver_mover(tictactoe)
     )
     np.testing.assert_array_equal(results, exact_results(tictactoe, held.states))  # perfect play on both sides
+    # The recorded moves replay each game to its end and its result.
+    for game, opening in enumerate(np.repeat(held.states, 2, axis=0)):
+        final = tictactoe.play(opening, list(moves[game][moves[game] >= 0]))
+        assert tictactoe.is_terminal(final[None])[0]
+        assert abs(tictactoe.outcome(final[None])[0]) == abs(results[game])
     weak = evaluator([TICTACTOE], sims=2, reference_games=16).measure(uniform_network(9))
     record = weak["tasks"]["search/tictactoe"]
     assert record["minimax"]["losses"] > 0 and record["minimax"]["wins"] <= record["minimax"]["losses"]
-    assert sum(record["random"].values()) == 16
+    assert games_played(record["random"]) == 16
+    # Every lost game is recorded readably: the opening, the network's side, and the moves to the loss.
+    lost = record["minimax"]["lost_games"]
+    assert len(lost) == record["minimax"]["losses"]
+    assert all(game["moves"] and " to move" in game["opening"] for game in lost)
+    text = format_reference({"version": 1, "seconds": 1.0, **weak})
+    assert text.count("lost vs minimax") == record["minimax"]["losses"]
 
 
 def test_random_mover_plays_legal_moves_reproducibly(tictactoe):
@@ -215,7 +231,7 @@ def test_connect_four_reference_opponents_and_puzzle_reference_record():
     record = ev.measure(uniform_network(7))
     games = record["tasks"]["search/connect4"]
     assert set(games) == {"alphabeta-1", "alphabeta-2", "random"}
-    assert all(sum(result.values()) == 2 for result in games.values())
+    assert all(games_played(result) == 2 for result in games.values())
     puzzles = record["tasks"]["reasoning/maze"]
     assert 0.0 <= puzzles["solve_rate"] <= 1.0 and 0.0 <= puzzles["greedy_solve_rate"] <= 1.0
     text = format_reference({"version": 1, "seconds": 1.0, **record})
@@ -294,7 +310,7 @@ def test_gate_and_reference_through_a_ray_actor(local_ray):
     record = ray.get(actor.gate.remote(1, [candidate], 0, [best]), timeout=120)
     assert isinstance(record["accepted"], bool) and record["tasks"]["search/tictactoe"]["games"] == 4
     reference = ray.get(actor.reference.remote(0, [best]), timeout=120)
-    assert reference["version"] == 0 and sum(reference["tasks"]["search/tictactoe"]["random"].values()) == 2
+    assert reference["version"] == 0 and games_played(reference["tasks"]["search/tictactoe"]["random"]) == 2
     ray.kill(actor)
 
 
