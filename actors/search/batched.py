@@ -18,9 +18,15 @@ Episode bookkeeping, slot by slot (a slot holds one episode at a time):
 Proofs (``SearchConfig.proofs``, MCTS-Solver): a terminal node's value is exact, and
 so is that of a node with a child proven to win for its player to move, or with every
 legal child proven (`Tree.prove`). Simulations end at proven nodes as at terminal ones,
-a tree stops searching once its root is proven (fewer network calls for the same move),
-and the move and policy target keep to the proven-best children, never to one proven to
-lose while another is open.
+selection passes over children proven to lose while another is open, a tree stops
+searching once its root is proven (fewer network calls for the same move), and the move
+and policy target keep to the proven-best children, never to one proven to lose while
+another is open.
+
+Decisive moves (``SearchConfig.decisive_moves``): every evaluated state is stepped one
+move ahead; where a move ends the episode with the best outcome for its mover, the state
+is worth that outcome (and proven, below the root) and its prior is on those moves. A
+move that leaves the opponent such a reply is then seen as lost at its first visit.
 
 A slot is *live* from its reset until its root state is terminal; `run` and
 `advance` act on live slots only (other slots get action -1 and are ignored).
@@ -49,6 +55,7 @@ from actors.search.tree import (
     PENALTY,
     PRIOR,
     VISITS,
+    WIN_VALUE,
     Tree,
 )
 from actors.tasks.base import IllegalActionError, Task
@@ -262,7 +269,8 @@ class BatchedSearch:
     def _evaluate(self, states: np.ndarray) -> tuple[np.ndarray, ...]:
         """Evaluate ``states [k, S]``: terminal ones by the task's outcome, the others with one network call.
 
-        Returns ``to_play [k], terminal [k], value [k], prior [k, A], log_prior [k, A] | None, legal [k, A]``.
+        Returns ``to_play [k], terminal [k], value [k], prior [k, A], log_prior [k, A] | None, legal [k, A],
+        decided [k]``, the last true where a decisive move (``decisive_moves``) set the value to `WIN_VALUE`.
         """
         task, k, a = self.task, len(states), self.num_actions
         terminal = task.is_terminal(states)
@@ -271,6 +279,7 @@ class BatchedSearch:
         value = np.zeros(k, dtype=np.float32)
         prior = np.zeros((k, a), dtype=np.float32)
         log_prior = np.full((k, a), -np.inf, dtype=np.float32) if self.gumbel else None
+        decided = np.zeros(k, dtype=bool)
         if terminal.any():
             value[terminal] = task.outcome(states[terminal])
         live = ~terminal
@@ -280,7 +289,14 @@ class BatchedSearch:
             live_legal = legal if all_live else legal[live]
             if not live_legal.any(axis=1).all():
                 raise IllegalActionError(f"{task.name}: a non-terminal state has no legal action")
-            logits, live_value = self._call_network(task.encode(states if all_live else states[live]))
+            live_states = states if all_live else states[live]
+            logits, live_value = self._call_network(task.encode(live_states))
+            if self.config.decisive_moves:
+                decisive = self._decisive_moves(live_states, live_legal)
+                wins = decisive.any(axis=1)
+                logits = np.where(wins[:, None], np.where(decisive, 0.0, LOG_PRIOR_FLOOR), logits)  # prior on them
+                live_value = np.where(wins, np.float32(WIN_VALUE), live_value)
+                decided[live] = wins
             live_prior, live_log_prior = _masked_softmax(logits, live_legal, self.gumbel)
             if all_live:
                 value, prior = live_value, live_prior
@@ -290,13 +306,31 @@ class BatchedSearch:
                 value[live], prior[live] = live_value, live_prior
                 if log_prior is not None:
                     log_prior[live] = live_log_prior
-        return to_play, terminal, value, prior, log_prior, legal
+        return to_play, terminal, value, prior, log_prior, legal, decided
+
+    def _decisive_moves(self, states: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        """``bool [k, A]``: the legal moves of the non-terminal ``states [k, S]`` that end the episode
+        at once with the best outcome (`WIN_VALUE`) for the player making them."""
+        task = self.task
+        rows, actions = np.nonzero(legal)
+        children = task.step(states[rows], actions)
+        ended = np.flatnonzero(task.is_terminal(children))
+        outcome = task.outcome(children[ended])  # from the view of the player to move after the move
+        if self.two_player:
+            same_player = task.to_play(children[ended]) == task.to_play(states[rows[ended]])
+            outcome = np.where(same_player, outcome, -outcome)
+        decisive = np.zeros_like(legal)
+        won = ended[outcome >= WIN_VALUE]
+        decisive[rows[won], actions[won]] = True
+        return decisive
 
     def _evaluate_roots(self, rows: np.ndarray) -> None:
         """Evaluate the unevaluated roots of trees ``rows`` (their evaluation counts as their first visit)."""
         if len(rows) == 0:
             return
-        to_play, terminal, value, prior, log_prior, legal = self._evaluate(self.tree.states[rows, 0])
+        # A root is not proven by a decisive move: a proof must rest on an expanded child, which
+        # the move is chosen from (the decisive prior makes it the first one expanded).
+        to_play, terminal, value, prior, log_prior, legal, _ = self._evaluate(self.tree.states[rows, 0])
         self.tree.write_evaluation(rows, np.zeros_like(rows), to_play, terminal, value, prior, log_prior, legal, 1.0)
         self._root_evaluated[rows] = True
 
@@ -322,6 +356,15 @@ class BatchedSearch:
         config, tree = self.config, self.tree
         children = tree.children[rows, nodes]  # [k, C, A]
         node = tree.nodes[rows, nodes]  # [k, 3]
+        open_ = None
+        if config.proofs:
+            # MCTS-Solver: a child proven to lose is not selected while another is open; its exact Q
+            # alone would not outweigh a large prior, which keeps drawing visits that only confirm
+            # the loss while the move that matters goes unvisited. (Its Q still counts where values
+            # are compared, e.g. in Gumbel's completed-Q scale; the Gumbel root keeps its halving
+            # schedule, which drops a lost action once its Q is seen.)
+            legal = children[:, PENALTY] == 0.0
+            open_ = _not_lost(tree.exact_child_values(rows, nodes, self.two_player), legal, self.two_player)
         if self.gumbel:
             raw_value = node[:, N_RAW_VALUE]
             if depth == 0:
@@ -330,7 +373,9 @@ class BatchedSearch:
                     children, raw_value, self._gumbel[rows], considered, config.gumbel_c_visit, config.gumbel_c_scale
                 )
                 return scores.argmax(axis=1)
-            return sel.gumbel_interior_select(children, raw_value, config.gumbel_c_visit, config.gumbel_c_scale)
+            return sel.gumbel_interior_select(
+                children, raw_value, config.gumbel_c_visit, config.gumbel_c_scale, allowed=open_
+            )
         visits = node[:, N_VISITS]
         prior = self._root_prior[rows] if depth == 0 else children[:, PRIOR]
         return sel.puct_select(
@@ -343,6 +388,7 @@ class BatchedSearch:
             self.q_offset,
             config.fpu_reduction if config.fpu == "reduction" else None,
             config.fpu_value,
+            allowed=open_,
         )
 
     def _simulate(self, rows: np.ndarray, simulation: int) -> None:
@@ -380,8 +426,11 @@ class BatchedSearch:
             leaves, parents, actions = (np.concatenate(x) for x in (new_rows, new_parents, new_actions))
             states = self.task.step(tree.states[leaves, parents], actions)
             new_nodes = tree.add_children(leaves, parents, actions, states)
-            to_play, terminal, value, prior, log_prior, legal = self._evaluate(states)
+            to_play, terminal, value, prior, log_prior, legal, decided = self._evaluate(states)
             tree.write_evaluation(leaves, new_nodes, to_play, terminal, value, prior, log_prior, legal, 0.0)
+            if self.config.proofs:
+                # Proven at once: later paths end here instead of re-visiting to expand the winning move.
+                tree.solved[leaves[decided], new_nodes[decided]] = WIN_VALUE
             self._leaf_value[leaves] = value
             self._leaf_player[leaves] = to_play
         if end_rows:
@@ -414,9 +463,7 @@ class BatchedSearch:
         values = tree.exact_child_values(rows, np.zeros_like(rows), self.two_player)
         root_value = tree.solved[rows, 0]
         best = legal & (values == root_value[:, None])  # NaN compares False
-        not_lost = legal & ~(values <= _loss_value(self.two_player))
-        not_lost |= legal & ~not_lost.any(axis=1, keepdims=True)
-        return np.where(np.isnan(root_value)[:, None], not_lost, best)
+        return np.where(np.isnan(root_value)[:, None], _not_lost(values, legal, self.two_player), best)
 
     def _result(
         self, rows: np.ndarray, reused: np.ndarray, simulations: np.ndarray, move_numbers: np.ndarray
@@ -474,6 +521,13 @@ class BatchedSearch:
 def _loss_value(two_player: bool) -> float:
     """The worst outcome: a loss in a two-player game, a failure in a puzzle (task contract)."""
     return -1.0 if two_player else 0.0
+
+
+def _not_lost(values: np.ndarray, legal: np.ndarray, two_player: bool) -> np.ndarray:
+    """``bool [k, A]``: the legal children whose proven value ``values [k, A]`` (NaN: open) is not a loss;
+    every legal child in rows where all are lost."""
+    not_lost = legal & ~(values <= _loss_value(two_player))
+    return not_lost | (legal & ~not_lost.any(axis=1, keepdims=True))
 
 
 def _masked_softmax(logits: np.ndarray, legal: np.ndarray, with_log: bool) -> tuple[np.ndarray, np.ndarray | None]:

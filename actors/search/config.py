@@ -62,9 +62,17 @@ class SearchConfig:
             with 4 float32 channels per edge for PUCT, 5 for Gumbel.
         proofs: back up exact values (MCTS-Solver, Winands et al. 2008): a node
             with a child proven to win, or with every legal child proven, is proven
-            itself; simulations stop at proven nodes, a tree stops searching once its
-            root is proven, and the move and policy target keep to the proven-best
-            actions (never to one proven to lose while another is not).
+            itself; simulations stop at proven nodes, selection passes over children
+            proven to lose, a tree stops searching once its root is proven, and the move
+            and policy target keep to the proven-best actions (never to one proven to
+            lose while another is not).
+        decisive_moves: look one move ahead of every evaluated state (Teytaud and
+            Teytaud's decisive moves): where a legal move ends the episode with the best
+            outcome at once, the state's value is that outcome (with ``proofs``, proven,
+            except at the root, whose proof waits for the move's child) and its prior
+            is on such moves alone. A network rarely learns the value of positions good
+            play avoids (an opponent's open win that play always blocks); this finds
+            them at one batched ``task.step`` per evaluation.
         max_num_considered_actions: Gumbel-Top-k size at the root.
         gumbel_scale: scale of the root Gumbel noise; 0 for deterministic evaluation.
         gumbel_c_visit: c_visit of sigma(q) = (c_visit + max_b N(b)) * c_scale * q.
@@ -87,6 +95,7 @@ class SearchConfig:
     reuse_tree: bool = True
     reuse_max_nodes: int = field(default=0, metadata={"min": 0})
     proofs: bool = True
+    decisive_moves: bool = True
     max_num_considered_actions: int = field(default=16, metadata={"min": 1})
     gumbel_scale: float = field(default=1.0, metadata={"min": 0.0})
     gumbel_c_visit: float = field(default=50.0, metadata={"min": 0.0})

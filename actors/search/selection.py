@@ -39,8 +39,9 @@ def puct_select(
     q_offset: float,
     fpu_reduction: float | None,
     fpu_value: float,
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """AlphaZero's PUCT argmax over legal actions.
+    """AlphaZero's PUCT argmax over legal actions (over ``allowed [k, A]`` ones when given).
 
     Args:
         children: ``[k, C, A]`` edge statistics of k nodes.
@@ -64,7 +65,12 @@ def puct_select(
         unvisited_q = (node_value * q_scale + q_offset - fpu_reduction)[:, None]
     q = np.where(visits > 0, q, unvisited_q)
     exploration = (c * np.sqrt(node_visits))[:, None] * prior / (1.0 + visits)
-    return (q + exploration + children[:, PENALTY]).argmax(axis=1)
+    return _masked_argmax(q + exploration + children[:, PENALTY], allowed)
+
+
+def _masked_argmax(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """``[k]`` the argmax of ``scores [k, A]``, over ``allowed [k, A]`` only when given."""
+    return (scores if allowed is None else np.where(allowed, scores, -np.inf)).argmax(axis=1)
 
 
 def exploration_coefficient(node_visits: np.ndarray, c_puct: float, c_base: float, c_init: float) -> float | np.ndarray:
@@ -149,15 +155,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def gumbel_interior_select(children: np.ndarray, raw_value: np.ndarray, c_visit: float, c_scale: float) -> np.ndarray:
-    """``[k]`` actions: argmax of the improved policy minus the visit fraction (deterministic, legal only).
+def gumbel_interior_select(
+    children: np.ndarray, raw_value: np.ndarray, c_visit: float, c_scale: float, allowed: np.ndarray | None = None
+) -> np.ndarray:
+    """``[k]`` actions: argmax of the improved policy minus the visit fraction (deterministic, legal only,
+    ``allowed [k, A]`` only when given; the improved policy is over all legal actions either way).
 
     ``softmax(log_prior + sigma(completedQ))(a) - N(a) / (1 + sum_b N(b))``.
     """
     visits = children[:, VISITS]
     improved = softmax(children[:, LOG_PRIOR] + completed_sigma(children, raw_value, c_visit, c_scale))
     fraction = visits / (1.0 + visits.sum(axis=1, keepdims=True))
-    return (improved - fraction + children[:, PENALTY]).argmax(axis=1)
+    return _masked_argmax(improved - fraction + children[:, PENALTY], allowed)
 
 
 def gumbel_root_scores(
