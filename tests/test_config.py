@@ -136,4 +136,5 @@ def test_a_kind_can_search_its_own_way():
     assert entry.kind == "countdown" and config.search.algorithm == "puct"
     own = config.search.with_overrides(entry.search)
     assert (own.algorithm, own.num_simulations, own.c_puct) == ("gumbel", 48, config.search.c_puct)
-    assert config.search.with_overrides(config.tasks.mix[0].search) is config.search
+    sudoku = config.tasks.mix[1]
+    assert sudoku.kind == "sudoku" and config.search.with_overrides(sudoku.search) is config.search
