@@ -294,9 +294,10 @@ class BatchedSearch:
             if self.config.decisive_moves:
                 decisive = self._decisive_moves(live_states, live_legal)
                 wins = decisive.any(axis=1)
-                logits = np.where(wins[:, None], np.where(decisive, 0.0, LOG_PRIOR_FLOOR), logits)  # prior on them
-                live_value = np.where(wins, np.float32(WIN_VALUE), live_value)
-                decided[live] = wins
+                if wins.any():
+                    logits = np.where(wins[:, None], np.where(decisive, 0.0, LOG_PRIOR_FLOOR), logits)  # prior on them
+                    live_value = np.where(wins, np.float32(WIN_VALUE), live_value)
+                    decided[live] = wins
             live_prior, live_log_prior = _masked_softmax(logits, live_legal, self.gumbel)
             if all_live:
                 value, prior = live_value, live_prior
@@ -357,12 +358,12 @@ class BatchedSearch:
         children = tree.children[rows, nodes]  # [k, C, A]
         node = tree.nodes[rows, nodes]  # [k, 3]
         open_ = None
-        if config.proofs:
+        if config.proofs and not (self.gumbel and depth == 0):
             # MCTS-Solver: a child proven to lose is not selected while another is open; its exact Q
             # alone would not outweigh a large prior, which keeps drawing visits that only confirm
             # the loss while the move that matters goes unvisited. (Its Q still counts where values
             # are compared, e.g. in Gumbel's completed-Q scale; the Gumbel root keeps its halving
-            # schedule, which drops a lost action once its Q is seen.)
+            # schedule, which drops a lost action once its Q is seen, so it needs no mask.)
             legal = children[:, PENALTY] == 0.0
             open_ = _not_lost(tree.exact_child_values(rows, nodes, self.two_player), legal, self.two_player)
         if self.gumbel:
