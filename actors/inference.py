@@ -1,19 +1,28 @@
-"""`TorchNetwork`: a torch policy-value module behind the search's numpy network contract.
+"""The network as search sees it: `build_network` makes one, `TorchNetwork` runs it on numpy batches.
 
-    network = TorchNetwork(model)                      # model.forward(tokens, task_ids) -> .policy_logits, .value
+    network = build_network(model_config, [task.spec for task in tasks], seed=0, device="cpu")
     logits, value = network(tokens, task_ids)          # numpy int64 [B, L], [B] -> float32 [B, A'], [B]
+    network.load_state_dict(fetch_weights([ref]))      # published weights, one object-store fetch
 
-The module's ``forward(tokens LongTensor [B, L], task_ids LongTensor [B])`` returns
-an object with ``.policy_logits [B, A']`` and ``.value [B]`` (the learner's
-``PolicyValueOutput``). Search slices the logits to its task's A and masks them.
+`build_network` is the one place a search network is built (self-play workers, the
+evaluator, the benchmarks, the CLI). The module's ``forward(tokens LongTensor [B, L],
+task_ids LongTensor [B])`` returns an object with ``.policy_logits [B, A']`` and
+``.value [B]`` (the learner's ``PolicyValueOutput``). Search slices the logits to its
+task's A and masks them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from common.devices import resolve_device
+
+if TYPE_CHECKING:
+    from learner.model_config import ModelConfig
 
 
 class TorchNetwork:
@@ -51,6 +60,31 @@ class TorchNetwork:
         }
         self.module.load_state_dict(tensors)
         self.module.eval()
+
+
+def build_network(
+    model: ModelConfig,
+    specs: Sequence[Any],
+    seed: int = 0,
+    threads: int | None = None,
+    device: str = "cpu",
+    section: str = "model",
+) -> TorchNetwork:
+    """The model of ``model`` for task ids ``0 .. len(specs) - 1`` behind `TorchNetwork` on ``device``.
+
+    ``specs`` are the tasks' `TaskSpec`s (or anything `TaskShape.of` takes). The initial
+    weights depend on ``seed`` alone: the process's global torch generator is left as it
+    was. ``threads`` sets torch's intra-op threads for the process (None: leave them);
+    ``device`` is "cpu", "cuda" or "auto" (errors name the config ``section``).
+    """
+    from learner.models import build_model
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = build_model(model, list(specs))
+    return TorchNetwork(module, resolve_device(device, section))
 
 
 def fetch_weights(weights: Any) -> dict:

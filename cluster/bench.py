@@ -197,11 +197,10 @@ def model_network_factory(task: Task, arch: str = "trm", preset: str = "tiny", s
     run as fast as trained ones)."""
 
     def factory() -> Network:
-        from actors.inference import TorchNetwork
-        from learner.models import ModelConfig, build_model
+        from actors.inference import build_network
+        from learner.model_config import ModelConfig
 
-        torch.manual_seed(seed)
-        return TorchNetwork(build_model(ModelConfig(arch=arch, preset=preset), [task.spec]))
+        return build_network(ModelConfig(arch=arch, preset=preset), [task.spec], seed)
 
     return factory
 

@@ -195,13 +195,10 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     """Search vs its network alone, with the network and search settings of a run config."""
     from dataclasses import replace
 
-    import torch
-
-    from actors.inference import TorchNetwork
+    from actors.inference import build_network
     from actors.tasks.registry import TaskMix
     from cluster.bench import bench_search, format_search_bench
     from cluster.config import load_config
-    from learner.models import build_model
 
     config = load_config(args.config, args.set)
     mix = TaskMix(config.tasks)
@@ -215,8 +212,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
         search = replace(search, algorithm=args.algorithm)
 
     def network_factory():
-        torch.manual_seed(config.seed)
-        return TorchNetwork(build_model(config.model, [task.spec for task in mix.tasks]))
+        return build_network(config.model, [task.spec for task in mix.tasks], config.seed)
 
     low, high = mix.entries[task_id].difficulty
     result = bench_search(

@@ -27,14 +27,15 @@ from typing import Any
 
 import yaml
 
-from actors.evaluator import EvaluationConfig
-from actors.replay import ReplayConfig
-from actors.search import SearchConfig
-from actors.selfplay import SelfPlayConfig
-from actors.tasks.registry import TasksConfig, task_params
+from actors.evaluator.config import EvaluationConfig
+from actors.replay.config import ReplayConfig
+from actors.search.config import SearchConfig
+from actors.selfplay.config import SelfPlayConfig
+from actors.tasks.config import TasksConfig
+from actors.tasks.registry import task_params
 from cluster.errors import ConfigError
-from learner.learner import LearnerConfig
-from learner.models import ModelConfig, resolve
+from learner.config import LearnerConfig
+from learner.model_config import ModelConfig, resolve
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import load_file, save
 
 from cluster.config import ConfigError, RunConfig, dump_yaml, load_config
-from learner.storage import atomic_write_bytes, atomic_write_json
+from common.storage import atomic_write_bytes, atomic_write_json
 
 STATE_FORMAT = 1
 

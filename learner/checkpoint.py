@@ -19,8 +19,8 @@ from typing import Any
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from common.storage import atomic_write_bytes
 from learner.models import ModelConfig, RecursiveReasoningModel, TaskShape, build_model
-from learner.storage import atomic_write_bytes
 
 FORMAT = "selfplay-model/1"
 METADATA_KEY = "selfplay"

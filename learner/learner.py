@@ -35,14 +35,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import math
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,90 +49,22 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from common.devices import resolve_device
+from common.handles import Handle
+from common.process import resident_bytes
+from common.storage import atomic_write_bytes, atomic_write_json
 from learner.checkpoint import load_checkpoint as load_model_checkpoint
 from learner.checkpoint import save_checkpoint as save_model_checkpoint
-from learner.fields import check_fields
+from learner.config import LearnerConfig
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
-from learner.process import resident_bytes
-from learner.storage import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("constant", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINT_FORMAT = "selfplay-learner-checkpoint"
 CHECKPOINT_VERSION = 1
 MANIFEST = "learner.json"
 _SAMPLE_SEED_TAG = 0x5A3  # separates the buffer's sample seeds from other uses of the run seed
-
-
-# ----- configuration -----------------------------------------------------------------------------
-
-
-@dataclass
-class LearnerConfig:
-    """How the learner trains, paces itself against self-play, and what it asks of Ray.
-
-    Attributes:
-        batch_size: positions per batch (each batch is one task id).
-        lr: peak learning rate of AdamW.
-        weight_decay: AdamW's decoupled weight decay, on every parameter (as the papers' code).
-        betas: AdamW's (beta1, beta2); TRM's code uses (0.9, 0.95).
-        warmup_steps: learner steps of linear warm-up from lr / warmup_steps to lr.
-        schedule: after warm-up, "constant" or "cosine" (decays to ``final_lr_fraction`` x lr at ``total_steps``).
-        total_steps: where the cosine schedule ends (required for "cosine"); the rate stays at its floor after.
-        final_lr_fraction: the cosine schedule's floor, as a fraction of lr.
-        grad_clip_norm: clip the global gradient norm to this before every optimizer step; None: no clipping.
-        value_loss_weight, halting_loss_weight, value_tolerance: `learner.losses.LossWeights`.
-        supervision_segments: deep-supervision segments per batch (N_sup); None: the model's ``max_segments``.
-        step_per_segment: an optimizer step after every segment (the papers); False: one step per batch.
-        max_samples_per_insert: the replay ratio bound: trained samples <= this x positions inserted
-            into the buffer; None: no bound.
-        candidate_every: learner steps between candidates offered for evaluation.
-        prefetch: sample calls kept in flight on the buffer actor (0: fetch each batch when needed).
-        device: "auto" (CUDA when torch sees a GPU), "cpu" or "cuda".
-        amp: mixed precision on CUDA (bf16 autocast where the GPU has it); ignored on CPU.
-        num_cpus, num_gpus: what the learner actor declares to Ray.
-        threads: torch's intra-op threads; None: leave torch's default (Ray sets it to the actor's CPUs).
-    """
-
-    batch_size: int = field(default=256, metadata={"min": 1})
-    lr: float = field(default=1e-3, metadata={"min": 0.0, "exclusive_min": True})
-    weight_decay: float = field(default=0.01, metadata={"min": 0.0})
-    betas: tuple[float, float] = field(default=(0.9, 0.95), metadata={"range": (0.0, 1.0)})
-    warmup_steps: int = field(default=100, metadata={"min": 0})
-    schedule: str = field(default="constant", metadata={"choices": SCHEDULES})
-    total_steps: int | None = field(default=None, metadata={"min": 1})
-    final_lr_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
-    grad_clip_norm: float | None = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
-    value_loss_weight: float = field(default=1.0, metadata={"min": 0.0})
-    halting_loss_weight: float = field(default=0.5, metadata={"min": 0.0})
-    value_tolerance: float = field(default=0.5, metadata={"min": 0.0, "exclusive_min": True})
-    supervision_segments: int | None = field(default=None, metadata={"min": 1})
-    step_per_segment: bool = True
-    max_samples_per_insert: float | None = field(default=8.0, metadata={"min": 0.0, "exclusive_min": True})
-    candidate_every: int = field(default=500, metadata={"min": 1})
-    prefetch: int = field(default=2, metadata={"min": 0})
-    device: str = field(default="auto", metadata={"choices": DEVICES})
-    amp: bool = True
-    num_cpus: float = field(default=1.0, metadata={"min": 0.0})
-    num_gpus: float = field(default=0.0, metadata={"min": 0.0})
-    threads: int | None = field(default=None, metadata={"min": 1})
-
-    def __post_init__(self) -> None:
-        check_fields(self, "learner")
-        self.betas = tuple(self.betas)
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"learner.betas: expected two numbers in [0, 1), got {list(self.betas)}")
-        if self.schedule == "cosine":
-            if self.total_steps is None:
-                raise ValueError("learner.total_steps: the cosine schedule needs total_steps")
-            if self.total_steps <= self.warmup_steps:
-                raise ValueError(
-                    f"learner.total_steps: expected more than warmup_steps ({self.warmup_steps}), "
-                    f"got {self.total_steps}"
-                )
 
 
 def learning_rate(config: LearnerConfig, step: int) -> float:
@@ -146,15 +76,6 @@ def learning_rate(config: LearnerConfig, step: int) -> float:
     progress = min(1.0, (step - config.warmup_steps) / (config.total_steps - config.warmup_steps))
     floor = config.final_lr_fraction
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when torch sees a GPU (Ray exposes only the GPUs it assigned), else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("learner.device is 'cuda' but torch sees no GPU (did the actor declare num_gpus?)")
-    return torch.device(name)
 
 
 def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -190,13 +111,11 @@ def sample_seed(seed: int, index: int) -> int:
 class _BatchSource:
     """Sample calls on the replay buffer, ``depth`` of them kept in flight, results taken oldest first.
 
-    ``buffer`` is a Ray actor handle (calls return ObjectRefs) or a plain object with the
-    same methods (calls are deferred to `take`, so both kinds see the same seeds in the same order).
+    ``buffer`` is a Ray actor handle or a plain object with the same methods (`common.handles.Handle`).
     """
 
     def __init__(self, buffer: Any, batch_size: int, depth: int, seed: int) -> None:
-        self.buffer = buffer
-        self.is_actor = hasattr(buffer.sample, "remote")
+        self.buffer = Handle(buffer)
         self.batch_size = batch_size
         self.depth = depth
         self.seed = seed
@@ -206,11 +125,7 @@ class _BatchSource:
 
     def call(self, method: str, *args: Any) -> Any:
         """A synchronous call of a buffer method (``ready``, ``stats``)."""
-        if self.is_actor:
-            import ray
-
-            return ray.get(getattr(self.buffer, method).remote(*args))
-        return getattr(self.buffer, method)(*args)
+        return self.buffer.call(method, *args)
 
     @property
     def in_flight(self) -> int:
@@ -225,7 +140,7 @@ class _BatchSource:
             self._request()
         started = time.perf_counter()
         try:
-            batch = self._resolve(oldest)
+            batch = self.buffer.result(oldest)
         except Exception:
             self.reset()
             raise
@@ -235,13 +150,10 @@ class _BatchSource:
     def reset(self, taken: int | None = None) -> None:
         """Forget the calls in flight; the next request reuses the seed of batch ``taken`` (default: the next)."""
         pending, self._pending = list(self._pending), collections.deque()
-        if self.is_actor and pending:
-            import ray
-
-            # Collect the results so a failed call is not reported later as an unhandled error.
-            for ref in pending:
-                with contextlib.suppress(Exception):  # the batch is discarded either way
-                    ray.get(ref)
+        # Collect the results so a failed call is not reported later as an unhandled error.
+        for call in pending:
+            with contextlib.suppress(Exception):  # the batch is discarded either way
+                self.buffer.result(call)
         if taken is not None:
             self.taken = taken
         self._requested = self.taken
@@ -249,17 +161,7 @@ class _BatchSource:
     def _request(self) -> None:
         seed = sample_seed(self.seed, self._requested)
         self._requested += 1
-        if self.is_actor:
-            self._pending.append(self.buffer.sample.remote(self.batch_size, None, seed))
-        else:
-            self._pending.append(functools.partial(self.buffer.sample, self.batch_size, None, seed))
-
-    def _resolve(self, pending: Any) -> dict[str, Any]:
-        if self.is_actor:
-            import ray
-
-            return ray.get(pending)
-        return pending()
+        self._pending.append(self.buffer.submit("sample", self.batch_size, None, seed))
 
 
 def inserted_total_of(batch: dict[str, Any]) -> int:
@@ -325,7 +227,7 @@ class Learner:
         self.seed = int(seed)
         if learner.threads is not None:
             torch.set_num_threads(learner.threads)
-        self.device = resolve_device(learner.device)
+        self.device = resolve_device(learner.device, "learner")
         self.amp_dtype = autocast_dtype(self.device, learner.amp)
         self.task_shapes = [TaskShape.of(shape) for shape in task_shapes]
         with torch.random.fork_rng(devices=[]):  # the same weights for the same seed, whatever ran before
@@ -735,15 +637,11 @@ def create_learner(
 
 
 __all__: list[str] = [
-    "DEVICES",
-    "SCHEDULES",
     "Learner",
-    "LearnerConfig",
     "autocast_dtype",
     "check_tensors",
     "create_learner",
     "learner_actor_options",
     "learning_rate",
-    "resolve_device",
     "sample_seed",
 ]

@@ -27,7 +27,8 @@ from actors.evaluator import (
     sprt_llr,
 )
 from actors.search import SearchConfig, uniform_network
-from actors.tasks.registry import TaskEntry, TasksConfig, make_task
+from actors.tasks.config import TaskEntry, TasksConfig
+from actors.tasks.registry import make_task
 from learner.models import ModelConfig, build_model
 
 TICTACTOE = TaskEntry("tictactoe")

@@ -14,7 +14,8 @@ from actors.replay import ReplayBuffer, ReplayConfig, Trajectory
 from actors.tasks.sudoku import Sudoku
 from actors.tasks.tictactoe import TicTacToe
 from learner.checkpoint import load_model
-from learner.learner import Learner, LearnerConfig, learning_rate
+from learner.config import LearnerConfig
+from learner.learner import Learner, learning_rate
 from learner.models import ModelConfig, build_model
 
 TINY_TRM = ModelConfig(arch="trm", preset="tiny")

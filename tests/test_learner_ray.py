@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from actors.replay import ReplayConfig, create_replay_actor
-from learner.learner import LearnerConfig, _is_not_ready, create_learner, learner_actor_options
+from learner.config import LearnerConfig
+from learner.learner import _is_not_ready, create_learner, learner_actor_options
 from tests.test_learner import SUDOKU, TINY_TRM, sudoku_demonstrations
 
 ray = pytest.importorskip("ray")

@@ -20,7 +20,8 @@ from actors.selfplay import (
     game_value_targets,
     split_slots,
 )
-from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
+from actors.tasks.config import TaskEntry, TasksConfig
+from actors.tasks.registry import TaskMix
 from actors.tasks.tictactoe import LINES
 from learner.models import ModelConfig, build_model
 
@@ -117,6 +118,7 @@ def test_config_checks_its_constraints():
         "max_pending_pushes",
         "num_cpus",
         "threads",
+        "device",
     }
     with pytest.raises(ValueError, match="selfplay.num_cpus"):
         SelfPlayConfig(num_cpus=0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from learner.fields import check_fields
+from common.fields import check_fields
 
 ALGORITHMS = ("puct", "gumbel")
 FPU_MODES = ("reduction", "fixed")

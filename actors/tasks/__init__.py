@@ -1,6 +1,7 @@
 """Task families with exact verifiers and solvers. See `actors.tasks.base` for the contract."""
 
 from actors.tasks.base import PAD_TOKEN, IllegalActionError, Task, TaskSpec
+from actors.tasks.config import TaskEntry, TasksConfig
 from actors.tasks.registry import (
     FAMILIES,
     KINDS,
@@ -9,9 +10,7 @@ from actors.tasks.registry import (
     MCTSSearchTaskGenerator,
     MultiStepReasoningGenerator,
     Problem,
-    TaskEntry,
     TaskMix,
-    TasksConfig,
     make_task,
     task_class,
 )

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from actors.tasks.base import Task, check_difficulty
+
+if TYPE_CHECKING:
+    from actors.tasks.config import TasksConfig
 
 # kind -> (family, "module:Class")
 KINDS: dict[str, tuple[str, str]] = {
@@ -46,29 +49,6 @@ def task_params(kind: str) -> dict[str, inspect.Parameter]:
 def make_task(kind: str, params: dict[str, Any] | None = None) -> Task:
     """An instance of kind ``kind`` with the given shape parameters."""
     return task_class(kind)(**(params or {}))
-
-
-@dataclass
-class TaskEntry:
-    """One kind in a task mix: how often it is drawn, over which difficulties, and how it is searched.
-
-    ``search`` overrides fields of the run's search settings for this kind alone
-    (e.g. ``{algorithm: gumbel}`` for a puzzle whose first move has many candidates,
-    while a game keeps PUCT); see `SearchConfig.with_overrides`.
-    """
-
-    kind: str = field(default="tictactoe", metadata={"choices": tuple(KINDS)})
-    weight: float = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
-    difficulty: tuple[float, float] = field(default=(0.0, 1.0), metadata={"range": (0.0, 1.0), "ordered": True})
-    params: dict[str, Any] = field(default_factory=dict, metadata={"kind_params": "kind"})
-    search: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TasksConfig:
-    """The task mix of a run. Task ids, as the networks see them, are positions in ``mix``."""
-
-    mix: list[TaskEntry] = field(default_factory=lambda: [TaskEntry()], metadata={"min_length": 1})
 
 
 @dataclass(frozen=True)

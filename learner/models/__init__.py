@@ -10,6 +10,7 @@ checkpoints are in `learner.checkpoint`; sizes and speeds in `learner.models.inf
 from collections.abc import Sequence
 from typing import Any
 
+from learner.model_config import ARCHS, PRESETS, Hyperparams, ModelConfig, resolve
 from learner.models.base import (
     Carry,
     EncodedInput,
@@ -20,7 +21,6 @@ from learner.models.base import (
 )
 from learner.models.ema import ModelEMA, make_ema
 from learner.models.hrm import HRM
-from learner.models.presets import ARCHS, PRESETS, Hyperparams, ModelConfig, resolve
 from learner.models.trm import TRM
 
 ARCH_CLASSES: dict[str, type[RecursiveReasoningModel]] = {"hrm": HRM, "trm": TRM}

@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from learner.model_config import Hyperparams, ModelConfig
 from learner.models.heads import PolicyValueHeads
 from learner.models.layers import RotaryEmbedding, trunc_normal_
-from learner.models.presets import Hyperparams, ModelConfig
 
 PAD_TOKEN = 0
 HALT_INIT_BIAS = -5.0  # the papers start the halting head near "never halt"

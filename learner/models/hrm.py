@@ -23,9 +23,9 @@ allowed segment).
 import torch
 from torch import Tensor
 
+from learner.model_config import Hyperparams, ModelConfig
 from learner.models.base import Carry, EncodedInput, RecursiveReasoningModel, SegmentOutput, TaskShape
 from learner.models.layers import Block, ReasoningModule
-from learner.models.presets import Hyperparams, ModelConfig
 
 
 class HRM(RecursiveReasoningModel):

@@ -25,9 +25,9 @@ positions, for short fixed-length inputs (the paper's best Sudoku model).
 import torch
 from torch import Tensor
 
+from learner.model_config import Hyperparams, ModelConfig
 from learner.models.base import Carry, EncodedInput, RecursiveReasoningModel, SegmentOutput, TaskShape
 from learner.models.layers import Block, ReasoningModule
-from learner.models.presets import Hyperparams, ModelConfig
 
 
 class TRM(RecursiveReasoningModel):

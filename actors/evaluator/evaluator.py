@@ -52,17 +52,18 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actors.evaluator.config import EvaluationConfig
 from actors.search import BatchedSearch, SearchConfig
 from actors.search.batched import Network
 from actors.tasks.base import Task
-from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
-from learner.fields import check_fields
-from learner.process import resident_bytes
+from actors.tasks.config import TaskEntry, TasksConfig
+from actors.tasks.registry import TaskMix
+from common.process import resident_bytes
 
 if TYPE_CHECKING:
     from learner.models import ModelConfig
@@ -73,85 +74,8 @@ _RANDOM_TAG = 0x5EED
 _REDRAWS = 8  # seeds tried per held-out instance to avoid a duplicate
 _EPS = 1e-9  # score comparisons: 0.55 * 40 is 22.000000000000004 in floating point
 
-GATINGS = ("threshold", "always")
-EARLY_STOPS = ("sprt", "decided", "none")
-
 # A reference opponent: states [k, S] (its player to move) -> actions [k].
 Mover = Callable[[np.ndarray], np.ndarray]
-
-
-# ----- configuration ---------------------------------------------------------------------
-
-
-@dataclass
-class EvaluationConfig:
-    """How the evaluator gates candidates and measures strength.
-
-    Attributes:
-        gating: "threshold" (the promotion rule of the module docstring) or
-            "always" (accept every candidate; results are still recorded).
-        puzzles_per_task: held-out instances per puzzle task.
-        games_per_task: match games per game task (even: each opening is played
-            with both colours).
-        games_per_round: games played at once between early-stopping checks (even);
-            fewer means earlier stops but smaller batches.
-        win_rate_threshold: the match score ``(wins + draws / 2) / games`` a
-            candidate needs.
-        early_stop: "sprt": stop when the SPRT of ``sprt_p0`` against ``sprt_p1``
-            (on the expected score) decides, or when the threshold result is already
-            decided; "decided": only the latter (the same decision as the full match);
-            "none": play every game.
-        sprt_p0, sprt_p1: the expected scores of the null (not better) and the
-            alternative (better) hypotheses.
-        sprt_alpha, sprt_beta: the SPRT's error probabilities (false accept, false reject).
-        puzzle_significance: one-sided level of the puzzle sign test.
-        difficulty: the held-out difficulty range for every task; None uses each
-            entry's own range.
-        difficulty_buckets: solve rates are also reported in this many equal
-            slices of the held-out difficulty range.
-        reference_games: games per reference opponent (even, both colours).
-        connect4_reference_depths: alpha-beta depths of Connect Four's reference opponents.
-        reference_in_gate: the gate record also holds the candidate's reference record.
-        num_simulations: search simulations per move for both sides; None uses the run's.
-        num_cpus: CPUs the evaluator actor reserves.
-    """
-
-    gating: str = field(default="threshold", metadata={"choices": GATINGS})
-    puzzles_per_task: int = field(default=64, metadata={"min": 1})
-    games_per_task: int = field(default=40, metadata={"min": 2})
-    games_per_round: int = field(default=20, metadata={"min": 2})
-    win_rate_threshold: float = field(default=0.55, metadata={"min": 0.5, "max": 1.0})
-    early_stop: str = field(default="sprt", metadata={"choices": EARLY_STOPS})
-    sprt_p0: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0, "exclusive_min": True})
-    sprt_p1: float = field(default=0.6, metadata={"min": 0.0, "max": 1.0, "exclusive_min": True})
-    sprt_alpha: float = field(default=0.05, metadata={"min": 0.0, "max": 0.5, "exclusive_min": True})
-    sprt_beta: float = field(default=0.05, metadata={"min": 0.0, "max": 0.5, "exclusive_min": True})
-    puzzle_significance: float = field(default=0.05, metadata={"min": 0.0, "max": 0.5, "exclusive_min": True})
-    difficulty: tuple[float, float] | None = field(default=None, metadata={"range": (0.0, 1.0), "ordered": True})
-    difficulty_buckets: int = field(default=4, metadata={"min": 1})
-    reference_games: int = field(default=20, metadata={"min": 2})
-    connect4_reference_depths: list[int] = field(default_factory=lambda: [1, 4])
-    reference_in_gate: bool = True
-    num_simulations: int | None = field(default=None, metadata={"min": 1})
-    num_cpus: float = field(default=1.0, metadata={"min": 0.0})
-
-    def __post_init__(self) -> None:
-        check_fields(self, "evaluation")
-        for name in ("games_per_task", "games_per_round", "reference_games"):
-            if getattr(self, name) % 2:
-                raise ValueError(f"evaluation.{name}: expected an even number (colours are swapped in pairs)")
-        if not self.sprt_p0 < self.sprt_p1:
-            raise ValueError(f"evaluation: expected sprt_p0 < sprt_p1, got {self.sprt_p0} and {self.sprt_p1}")
-        if self.sprt_p1 >= 1.0:
-            raise ValueError(f"evaluation.sprt_p1: expected a value < 1, got {self.sprt_p1}")
-        if self.difficulty is not None:
-            low, high = self.difficulty
-            if not 0.0 <= low <= high <= 1.0:
-                raise ValueError(f"evaluation.difficulty: expected 0 <= low <= high <= 1, got {self.difficulty}")
-        if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.connect4_reference_depths):
-            raise ValueError(
-                f"evaluation.connect4_reference_depths: expected integers >= 1, got {self.connect4_reference_depths}"
-            )
 
 
 def evaluation_search_config(search: SearchConfig, num_simulations: int | None = None) -> SearchConfig:
@@ -730,12 +654,13 @@ class Evaluator:
 
     def _load(self, weights: list | dict, index: int) -> Network:
         """TorchNetwork ``index`` (0 or 1) holding ``weights``."""
-        from actors.inference import TorchNetwork, fetch_weights
-        from learner.models import build_model
+        from actors.inference import build_network, fetch_weights
 
-        while len(self._networks) <= index:
-            module = build_model(self.model_config, [task.spec for task in self.tasks])
-            self._networks.append(TorchNetwork(module))
+        while len(self._networks) <= index:  # the initial weights are replaced at once
+            specs = [task.spec for task in self.tasks]
+            self._networks.append(
+                build_network(self.model_config, specs, device=self.config.device, section="evaluation")
+            )
         network = self._networks[index]
         network.load_state_dict(fetch_weights(weights))
         return network

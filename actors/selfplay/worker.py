@@ -60,7 +60,6 @@ import collections
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,10 +67,12 @@ import numpy as np
 from actors.replay import Trajectory
 from actors.search import BatchedSearch, SearchConfig, SearchResult
 from actors.search.batched import Network
+from actors.selfplay.config import SelfPlayConfig
 from actors.tasks.base import Task
-from actors.tasks.registry import TaskEntry, TaskMix, TasksConfig
-from learner.fields import check_fields
-from learner.process import resident_bytes
+from actors.tasks.config import TaskEntry, TasksConfig
+from actors.tasks.registry import TaskMix
+from common.handles import Handle
+from common.process import resident_bytes
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
     from learner.models import ModelConfig
@@ -84,34 +85,6 @@ DIFFICULTY_BUCKETS = 4  # statistics per quarter of [0, 1]
 MAX_GENERATE_ATTEMPTS = 100  # redraws of an instance that is terminal before its first move
 # Per (task id, difficulty bucket) episode counters: episodes, successes (puzzles) or player-0 wins, draws, losses.
 EPISODES, WINS, DRAWS, LOSSES = range(4)
-
-
-@dataclass
-class SelfPlayConfig:
-    """Self-play workers: how many, how many episodes each, and how they push to the buffer.
-
-    Attributes:
-        num_workers: self-play actors in the run.
-        episodes_per_worker: B, concurrent episode slots per worker (each task of the mix
-            gets at least one, so a mix of more than B tasks gets one slot per task).
-        play_seconds: length of one `SelfPlayWorker.play` call.
-        push_positions: push queued trajectories once this many positions are queued.
-        max_pending_pushes: buffer ``add`` calls in flight per worker; at the limit the
-            worker waits for the oldest (backpressure).
-        num_cpus: Ray CPUs each worker declares.
-        threads: torch intra-op threads of each worker.
-    """
-
-    num_workers: int = field(default=1, metadata={"min": 1})
-    episodes_per_worker: int = field(default=64, metadata={"min": 1})
-    play_seconds: float = field(default=5.0, metadata={"min": 0.0, "exclusive_min": True})
-    push_positions: int = field(default=512, metadata={"min": 1})
-    max_pending_pushes: int = field(default=2, metadata={"min": 1})
-    num_cpus: float = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
-    threads: int = field(default=1, metadata={"min": 1})
-
-    def __post_init__(self) -> None:
-        check_fields(self, "selfplay")
 
 
 # ----- pure helpers ---------------------------------------------------------------------------
@@ -255,13 +228,12 @@ class _EpisodeGroup:
 
 
 class _Sink:
-    """Sends trajectory batches to the buffer: a Ray actor (bounded calls in flight) or a plain object."""
+    """Sends trajectory batches to the buffer (a Ray actor or a plain object) with a bound on calls in flight."""
 
     def __init__(self, buffer: Any, max_in_flight: int) -> None:
-        self.buffer = buffer
-        self.remote = buffer is not None and hasattr(buffer.add, "remote")
+        self.buffer = None if buffer is None else Handle(buffer)
         self.max_in_flight = max_in_flight
-        self.in_flight: collections.deque[tuple[Any, int]] = collections.deque()  # (ref, positions), oldest first
+        self.in_flight: collections.deque[tuple[Any, int]] = collections.deque()  # (call, positions), oldest first
         self.pushes = 0
         self.pushed_positions = 0
         self.acked_positions = 0
@@ -273,50 +245,44 @@ class _Sink:
         return sum(n for _, n in self.in_flight)
 
     def push(self, trajectories: list[Trajectory], positions: int) -> None:
-        """Send one batch; with a Ray buffer, first wait for the oldest call while at the in-flight limit."""
+        """Send one batch; while at the in-flight limit, first wait for the oldest call."""
         self.pushes += 1
         self.pushed_positions += positions
         if self.buffer is None:
             return
-        if not self.remote:
-            self.buffer.add(trajectories)
-            self.acked_positions += positions
-            return
         self.collect(block=False)
         while len(self.in_flight) >= self.max_in_flight:
             self._wait_oldest()
-        self.in_flight.append((self.buffer.add.remote(trajectories), positions))
+        self.in_flight.append((self.buffer.submit("add", trajectories), positions))
+        if not self.buffer.is_actor:  # a plain buffer has stored them already
+            self.collect(block=False)
 
     def collect(self, block: bool) -> None:
         """Take the acknowledgements of finished calls; with ``block``, of every call in flight."""
-        if not self.in_flight:
-            return
         if block:
             while self.in_flight:
                 self._wait_oldest()
             return
-        import ray
-
-        refs = [ref for ref, _ in self.in_flight]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        done = set(ready)
-        for ref, positions in [item for item in self.in_flight if item[0] in done]:
-            self._settle(ref, positions)
-        self.in_flight = collections.deque(item for item in self.in_flight if item[0] not in done)
+        if not self.in_flight:
+            return
+        done = set(map(id, self.buffer.finished([call for call, _ in self.in_flight])))
+        for call, positions in [item for item in self.in_flight if id(item[0]) in done]:
+            self._settle(call, positions)
+        self.in_flight = collections.deque(item for item in self.in_flight if id(item[0]) not in done)
 
     def _wait_oldest(self) -> None:
-        ref, positions = self.in_flight.popleft()
+        call, positions = self.in_flight.popleft()
         start = time.perf_counter()
-        self._settle(ref, positions)
+        self._settle(call, positions)
         self.wait_seconds += time.perf_counter() - start
 
-    def _settle(self, ref: Any, positions: int) -> None:
+    def _settle(self, call: Any, positions: int) -> None:
         """Wait for one call; a buffer that is restarting loses that batch (with a warning), anything else raises."""
-        import ray
-
         try:
-            ray.get(ref)
-        except ray.exceptions.ActorUnavailableError as error:
+            self.buffer.result(call)
+        except Exception as error:
+            if type(error).__name__ != "ActorUnavailableError":
+                raise
             self.lost_positions += positions
             log.warning("selfplay: the buffer was unavailable; %d positions were not stored (%s)", positions, error)
             return
@@ -354,7 +320,12 @@ class SelfPlayWorker:
         self.worker_index = worker_index
         self.rng = np.random.default_rng([seed, worker_index])
         mix = TaskMix(tasks)
-        self.network = network if network is not None else _build_network(model, mix.tasks, seed, selfplay.threads)
+        if network is None:
+            from actors.inference import build_network
+
+            specs = [task.spec for task in mix.tasks]
+            network = build_network(model, specs, seed, selfplay.threads, selfplay.device, "selfplay")
+        self.network = network
         self.weights_version = NO_WEIGHTS
         self.weights_loads = 0
         sizes = split_slots([entry.weight for entry in mix.entries], selfplay.episodes_per_worker)
@@ -580,20 +551,6 @@ def _task_names(tasks: Sequence[Task]) -> list[str]:
     """Statistics names of the task ids: the kind, with ``#<task id>`` when a kind appears more than once."""
     kinds = [task.kind for task in tasks]
     return [kind if kinds.count(kind) == 1 else f"{kind}#{i}" for i, kind in enumerate(kinds)]
-
-
-def _build_network(model: ModelConfig, tasks: Sequence[Task], seed: int, threads: int) -> Network:
-    """The model for every task id of the mix behind `TorchNetwork`, its initial weights drawn from ``seed``."""
-    import torch
-
-    from actors.inference import TorchNetwork
-    from learner.models import build_model
-
-    torch.set_num_threads(threads)
-    with torch.random.fork_rng(devices=[]):  # do not disturb the process's global torch generator
-        torch.manual_seed(seed)
-        module = build_model(model, [task.spec for task in tasks])
-    return TorchNetwork(module)
 
 
 # ----- Ray -----------------------------------------------------------------------------------------------

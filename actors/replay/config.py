@@ -1,0 +1,51 @@
+"""`ReplayConfig`: how much the replay buffer keeps, how it samples, how it writes to disk.
+
+Imports neither torch nor Ray, so a config error is reported before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.fields import check_fields
+
+SAMPLING_MODES = ("uniform", "prioritized")
+
+
+@dataclass
+class ReplayConfig:
+    """How much the buffer keeps, how it samples, how it writes to disk.
+
+    Attributes:
+        capacity: positions kept in the whole buffer; the oldest go first.
+        sampling: "uniform" or "prioritized" (see the module doc for the exact rule).
+        priority_alpha: how strongly priorities skew sampling (0 = not at all).
+        priority_beta: exponent of the importance weights returned as ``weight`` (0 = all 1).
+        priority_epsilon: the smallest priority kept; `update_priorities` clips up to it.
+        success_weight: sampling weight of a position from a successful episode, multiplied
+            into its sampling probability (and into its task's share when the task is drawn).
+        failure_weight: the same for a position from an unsuccessful episode.
+        segment_positions: positions per compacted segment file on disk.
+        min_positions_to_sample: `sample` raises `ReplayNotReadyError` below this size.
+    """
+
+    capacity: int = field(default=200_000, metadata={"min": 1})
+    sampling: str = field(default="uniform", metadata={"choices": SAMPLING_MODES})
+    priority_alpha: float = field(default=0.6, metadata={"min": 0.0})
+    priority_beta: float = field(default=0.4, metadata={"min": 0.0, "max": 1.0})
+    priority_epsilon: float = field(default=1e-6, metadata={"min": 0.0, "exclusive_min": True})
+    success_weight: float = field(default=1.0, metadata={"min": 0.0})
+    failure_weight: float = field(default=1.0, metadata={"min": 0.0})
+    segment_positions: int = field(default=4096, metadata={"min": 1})
+    min_positions_to_sample: int = field(default=1024, metadata={"min": 1})
+    num_cpus: float = field(default=0.5, metadata={"min": 0.0})  # Ray resources: it mostly waits on the disk
+
+    def __post_init__(self) -> None:
+        check_fields(self, "replay")
+        if self.success_weight == 0 and self.failure_weight == 0:
+            raise ValueError("replay: success_weight and failure_weight are both 0: nothing could be sampled")
+        if self.min_positions_to_sample > self.capacity:
+            raise ValueError(
+                f"replay.min_positions_to_sample: expected at most capacity ({self.capacity}), "
+                f"got {self.min_positions_to_sample}"
+            )
