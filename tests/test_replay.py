@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from actors.replay import (
     ReplayNotReadyError,
     Trajectory,
 )
+from actors.replay import store as replay_store
 
 # Two task ids with different shapes, as two task kinds would have.
 SHAPES = {0: (16, 64), 1: (5, 9)}
@@ -295,18 +299,31 @@ def test_memory_and_disk_stay_flat_once_full(tmp_path):
     assert {p.name for p in (tmp_path / "replay").iterdir() if not p.name.endswith(".npz")} == {".lock"}
 
 
-def test_stats_report_counters_rates_and_ages():
+def test_stats_report_counters_rates_and_ages(monkeypatch):
+    clock = [1000.0]  # the rate window's clock, moved by hand
+    monkeypatch.setattr(replay_store, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     episodes, buffer = Episodes(), ReplayBuffer(config())
-    buffer.add([episodes.make(0, 10), episodes.make(1, 10)])
+    buffer.add([episodes.make(0, 10), episodes.make(1, 10)])  # the window's first snapshot: 20 inserted
+    clock[0] += 2.0
     batch = buffer.sample(50, task_id=0, seed=0)
+    clock[0] += 2.0
+    buffer.add([episodes.make(1, 10)])
+    clock[0] += 1.0
     stats = buffer.stats()
-    assert stats["size"] == 20 and stats["sizes"] == {0: 10, 1: 10}
-    assert stats["inserted_total"] == 20 and stats["adds_total"] == 1 and stats["trajectories_total"] == 2
+    assert stats["size"] == 30 and stats["sizes"] == {0: 10, 1: 20}
+    assert stats["inserted_total"] == 30 and stats["adds_total"] == 2 and stats["trajectories_total"] == 3
     assert stats["samples_total"] == 50 and stats["sample_batches_total"] == 1
+    # Rates count from the oldest snapshot in the window, 5 s ago: 10 more positions, 50 samples.
+    assert stats["inserts_per_s"] == pytest.approx(10 / 5) and stats["samples_per_s"] == pytest.approx(50 / 5)
     assert stats["sample_age_mean"] == pytest.approx(batch["age"].mean())
-    assert stats["inserts_per_s"] >= 0 and stats["samples_per_s"] >= 0
     assert stats["memory_bytes"] == buffer.memory_bytes() > 0
-    assert stats["segments"] == 0 and stats["disk_bytes"] == 0
+    assert stats["segments"] == 0 and stats["disk_bytes"] == 0 and stats["disk_positions"] == 0
+    # A minute later the window has moved past the sample: only the last add's 10 positions count.
+    clock[0] += 95.0
+    buffer.add([episodes.make(0, 10)])
+    stats = buffer.stats()
+    assert stats["inserts_per_s"] == pytest.approx(10 / 96)
+    assert stats["samples_per_s"] == 0.0 and stats["sample_age_mean"] == 0.0
 
 
 # ----- durability ----------------------------------------------------------------------------------
@@ -343,15 +360,27 @@ def test_a_restarted_buffer_has_the_same_contents_and_counters(tmp_path):
 
 
 def test_one_buffer_at_a_time_owns_a_run_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr("actors.replay.LOCK_WAIT_S", 0.2)
+    monkeypatch.setattr("actors.replay.segments.LOCK_WAIT_S", 0.3)  # the module that reads it (default 10 s)
     episodes, buffer = Episodes(), ReplayBuffer(config(), run_dir=tmp_path)
     buffer.add([episodes.make(0, 5)])
-    with pytest.raises(RuntimeError, match=f"in use by another replay buffer \\(process {os.getpid()}\\)"):
+    started = time.monotonic()
+    expected = f"in use by another replay buffer \\(process {os.getpid()}; waited 0.3 s\\)"
+    with pytest.raises(RuntimeError, match=expected):  # it waits out LOCK_WAIT_S as patched
         ReplayBuffer(config(), run_dir=tmp_path)
+    assert time.monotonic() - started >= 0.3
     buffer.close()
     with pytest.raises(RuntimeError, match="closed"):
         buffer.add([episodes.make(0, 5)])
-    assert all_ids(ReplayBuffer(config(), run_dir=tmp_path)) == list(range(5))
+    successor = ReplayBuffer(config(), run_dir=tmp_path)
+    assert all_ids(successor) == list(range(5))
+    # A successor started while its predecessor still holds the lock gets it once released.
+    monkeypatch.setattr("actors.replay.segments.LOCK_WAIT_S", 10.0)
+    release = threading.Timer(0.3, successor.close)
+    release.start()
+    try:
+        assert all_ids(ReplayBuffer(config(), run_dir=tmp_path)) == list(range(5))
+    finally:
+        release.join()
 
 
 def test_a_restart_with_a_smaller_capacity_keeps_the_newest(tmp_path):
@@ -437,5 +466,12 @@ def test_segments_are_safe_npz_files(tmp_path):
             "0": {"family": "search", "kind": "kind0", "count": 4},
             "1": {"family": "reasoning", "kind": "kind1", "count": 3},
         }
+        assert set(meta) == {"format", "version", "number", "first_seq", "end_seq", "tasks", "counters", "written_at"}
+        assert (meta["format"], meta["version"], meta["number"]) == ("selfplay-replay-segment", 1, 0)
+        assert set(archive.files) == {"meta"} | {f"t{tid}.{name}" for tid in (0, 1) for name in POSITION_FIELDS}
+        for tid, count in ((0, 4), (1, 3)):
+            dims = dict(zip("LA", SHAPES[tid], strict=True))
+            for name, (dtype, shape) in POSITION_FIELDS.items():
+                array = archive[f"t{tid}.{name}"]
+                assert array.dtype == dtype and array.shape == (count, *(dims[d] for d in shape)), (tid, name)
         assert archive["t1.tokens"].shape == (3, 5) and archive["t1.seq"].tolist() == [4, 5, 6]
-        assert all(archive[name].dtype != object for name in archive.files)

@@ -18,7 +18,7 @@ class ReplayConfig:
 
     Attributes:
         capacity: positions kept in the whole buffer; the oldest go first.
-        sampling: "uniform" or "prioritized" (see the module doc for the exact rule).
+        sampling: "uniform" or "prioritized" (the exact rule is in the docstring of `actors.replay.store`).
         priority_alpha: how strongly priorities skew sampling (0 = not at all).
         priority_beta: exponent of the importance weights returned as ``weight`` (0 = all 1).
         priority_epsilon: the smallest priority kept; `update_priorities` clips up to it.
