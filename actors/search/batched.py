@@ -5,6 +5,16 @@ numpy over the trees still descending), expands one leaf per tree with one
 batched ``task.step``, evaluates all new non-terminal leaves with ONE network
 call, and backs the values up along every path with a few fancy-indexed adds.
 
+The loop here is the same for every variant; what varies is chosen once, at
+construction, and called through (mctx's design, over in-place arrays):
+
+- ``self.policy`` (`actors.search.policies.SearchPolicy`, from ``config.algorithm``):
+  the root policy (noise per move, root selection), the interior selection and the
+  rule turning the root's statistics into the move and the policy target;
+- ``self.proofs`` (`actors.search.proofs.Proofs`, or `NoProofs` without ``proofs``);
+- ``self.evaluator`` (`actors.search.evaluation.Evaluator`), with the decisive-move
+  step when ``decisive_moves`` is on.
+
 Episode bookkeeping, slot by slot (a slot holds one episode at a time):
 
     search = BatchedSearch(task, network, config, batch_size=B, task_id=0)
@@ -38,30 +48,18 @@ searched in a batch makes the same moves as when searched alone.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from actors.search import selection as sel
 from actors.search.config import SearchConfig
-from actors.search.tree import (
-    LOG_PRIOR,
-    LOG_PRIOR_FLOOR,
-    N_RAW_VALUE,
-    N_VALUE_SUM,
-    N_VISITS,
-    PENALTY,
-    PRIOR,
-    VISITS,
-    WIN_VALUE,
-    Tree,
-)
-from actors.tasks.base import IllegalActionError, Task
+from actors.search.evaluation import DecisiveMoves, Evaluation, Evaluator, Network
+from actors.search.policies import make_policy
+from actors.search.proofs import NoProofs, Proofs
+from actors.search.tree import N_RAW_VALUE, N_VALUE_SUM, N_VISITS, VISITS, Tree
+from actors.tasks.base import Task
 
-# network(tokens int64 [B, L], task_ids int64 [B]) -> (policy_logits float32 [B, A'], value float32 [B]), A' >= A.
-Network = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+__all__ = ["BatchedSearch", "Network", "SearchResult"]
 
 
 @dataclass
@@ -110,30 +108,59 @@ class BatchedSearch:
         task_id: int = 0,
     ) -> None:
         self.task = task
-        self.network = network
         self.config = config = config or SearchConfig()
         self.batch_size = b = int(batch_size)
         self.num_actions = a = task.spec.num_actions
         self.two_player = task.spec.num_players == 2
-        self.gumbel = config.algorithm == "gumbel"
-        # PUCT sees values on [0, 1]: two-player values in [-1, 1] map by (q + 1) / 2.
-        self.q_scale, self.q_offset = (0.5, 0.5) if self.two_player else (1.0, 0.0)
-        self.tree = Tree(b, config.tree_capacity, a, task.spec.state_size, log_priors=self.gumbel)
-        self._task_ids = np.full(b, task_id, dtype=np.int64)
+        # The variant's parts, chosen once here; the loop below only calls them.
+        self.policy = make_policy(config, self.two_player, b, a)
+        self.tree = Tree(b, config.tree_capacity, a, task.spec.state_size, log_priors=self.policy.log_priors)
+        self.proofs = (Proofs if config.proofs else NoProofs)(self.tree, self.two_player)
+        decisive = DecisiveMoves(task, self.two_player) if config.decisive_moves else None
+        self.evaluator = Evaluator(task, network, task_id, b, self.policy.log_priors, decisive)
         self._rngs: list[np.random.Generator | None] = [None] * b
         self._live = np.zeros(b, dtype=bool)
         self._root_evaluated = np.zeros(b, dtype=bool)
         self._searched = np.zeros(b, dtype=bool)  # searched since the last advance / reset
         self._move_numbers = np.zeros(b, dtype=np.int64)
-        self._root_prior = np.zeros((b, a), dtype=np.float32)  # PUCT: the root prior with Dirichlet noise
-        self._gumbel = np.zeros((b, a), dtype=np.float32)  # Gumbel: the root's noise for this move
-        self._num_considered = np.zeros(b, dtype=np.int64)
-        self._halving = sel.considered_visit_table(config.max_num_considered_actions, config.num_simulations)
         self._leaf_value = np.zeros(b, dtype=np.float32)
         self._leaf_player = np.zeros(b, dtype=np.int64)
-        self.network_calls = 0
-        self.network_rows = 0
-        self.network_seconds = 0.0
+
+    # The network and its counters live in the evaluator; these keep them readable (and settable) here.
+    @property
+    def network(self) -> Network:
+        return self.evaluator.network
+
+    @network.setter
+    def network(self, network: Network) -> None:
+        self.evaluator.network = network
+
+    @property
+    def network_calls(self) -> int:
+        """Network calls made so far (root and leaf evaluations)."""
+        return self.evaluator.calls
+
+    @network_calls.setter
+    def network_calls(self, value: int) -> None:
+        self.evaluator.calls = value
+
+    @property
+    def network_rows(self) -> int:
+        """Rows (states) sent to the network so far."""
+        return self.evaluator.rows
+
+    @network_rows.setter
+    def network_rows(self, value: int) -> None:
+        self.evaluator.rows = value
+
+    @property
+    def network_seconds(self) -> float:
+        """Seconds spent inside network calls so far."""
+        return self.evaluator.seconds
+
+    @network_seconds.setter
+    def network_seconds(self, value: float) -> None:
+        self.evaluator.seconds = value
 
     # ----- slots ------------------------------------------------------------------------
 
@@ -190,14 +217,11 @@ class BatchedSearch:
         self._searched[rows] = True
         self._evaluate_roots(rows[~self._root_evaluated[rows]])
         reused = tree.children[rows, 0, VISITS].sum(axis=1)
-        self._prepare_roots(rows)
-        if config.proofs and len(rows):
-            tree.solved[rows, 0] = np.nan  # re-proved from the children a reused tree kept
-            tree.prove(rows, np.zeros_like(rows), self.two_player)
+        self.policy.root.prepare(rows, tree.children[rows, 0], self._rngs)
+        self.proofs.prove_roots(rows)
         searching, simulations = rows, np.zeros(self.batch_size, dtype=np.int64)
         for simulation in range(config.num_simulations):
-            if config.proofs:
-                searching = searching[np.isnan(tree.solved[searching, 0])]  # a proven root needs no more search
+            searching = self.proofs.unproven(searching)  # a proven root needs no more search
             if len(searching):
                 self._simulate(searching, simulation)
                 simulations[searching] += 1
@@ -253,77 +277,10 @@ class BatchedSearch:
         self._live[rows] = ~terminal
         self._searched[rows] = False
 
-    def _call_network(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The network on ``tokens [k, L]``: logits ``float32 [k, A]`` (sliced from A'), values ``float32 [k]``."""
-        k = len(tokens)
-        start = time.perf_counter()
-        logits, value = self.network(tokens, self._task_ids[:k])
-        self.network_seconds += time.perf_counter() - start
-        self.network_calls += 1
-        self.network_rows += k
-        logits = np.asarray(logits, dtype=np.float32)
-        if logits.ndim != 2 or logits.shape[0] != k or logits.shape[1] < self.num_actions:
-            raise ValueError(f"network returned logits of shape {logits.shape}, expected ({k}, >= {self.num_actions})")
-        return logits[:, : self.num_actions], np.asarray(value, dtype=np.float32).reshape(k)
-
-    def _evaluate(self, states: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Evaluate ``states [k, S]``: terminal ones by the task's outcome, the others with one network call.
-
-        Returns ``to_play [k], terminal [k], value [k], prior [k, A], log_prior [k, A] | None, legal [k, A],
-        decided [k]``, the last true where a decisive move (``decisive_moves``) set the value to `WIN_VALUE`.
-        """
-        task, k, a = self.task, len(states), self.num_actions
-        terminal = task.is_terminal(states)
-        legal = task.legal_mask(states)
-        to_play = task.to_play(states) if self.two_player else np.zeros(k, dtype=np.int64)
-        value = np.zeros(k, dtype=np.float32)
-        prior = np.zeros((k, a), dtype=np.float32)
-        log_prior = np.full((k, a), -np.inf, dtype=np.float32) if self.gumbel else None
-        decided = np.zeros(k, dtype=bool)
-        if terminal.any():
-            value[terminal] = task.outcome(states[terminal])
-        live = ~terminal
-        num_live = int(live.sum())
-        if num_live:
-            all_live = num_live == k
-            live_legal = legal if all_live else legal[live]
-            if not live_legal.any(axis=1).all():
-                raise IllegalActionError(f"{task.name}: a non-terminal state has no legal action")
-            live_states = states if all_live else states[live]
-            logits, live_value = self._call_network(task.encode(live_states))
-            if self.config.decisive_moves:
-                decisive = self._decisive_moves(live_states, live_legal)
-                wins = decisive.any(axis=1)
-                if wins.any():
-                    logits = np.where(wins[:, None], np.where(decisive, 0.0, LOG_PRIOR_FLOOR), logits)  # prior on them
-                    live_value = np.where(wins, np.float32(WIN_VALUE), live_value)
-                    decided[live] = wins
-            live_prior, live_log_prior = _masked_softmax(logits, live_legal, self.gumbel)
-            if all_live:
-                value, prior = live_value, live_prior
-                if log_prior is not None:
-                    log_prior = live_log_prior
-            else:
-                value[live], prior[live] = live_value, live_prior
-                if log_prior is not None:
-                    log_prior[live] = live_log_prior
-        return to_play, terminal, value, prior, log_prior, legal, decided
-
-    def _decisive_moves(self, states: np.ndarray, legal: np.ndarray) -> np.ndarray:
-        """``bool [k, A]``: the legal moves of the non-terminal ``states [k, S]`` that end the episode
-        at once with the best outcome (`WIN_VALUE`) for the player making them."""
-        task = self.task
-        rows, actions = np.nonzero(legal)
-        children = task.step(states[rows], actions)
-        ended = np.flatnonzero(task.is_terminal(children))
-        outcome = task.outcome(children[ended])  # from the view of the player to move after the move
-        if self.two_player:
-            same_player = task.to_play(children[ended]) == task.to_play(states[rows[ended]])
-            outcome = np.where(same_player, outcome, -outcome)
-        decisive = np.zeros_like(legal)
-        won = ended[outcome >= WIN_VALUE]
-        decisive[rows[won], actions[won]] = True
-        return decisive
+    def _write(self, rows: np.ndarray, nodes: np.ndarray, evaluation: Evaluation, visits: float) -> None:
+        """Write ``evaluation`` of nodes ``(rows, nodes) [k]``; ``visits`` as in `Tree.write_evaluation`."""
+        e = evaluation
+        self.tree.write_evaluation(rows, nodes, e.to_play, e.terminal, e.value, e.prior, e.log_prior, e.legal, visits)
 
     def _evaluate_roots(self, rows: np.ndarray) -> None:
         """Evaluate the unevaluated roots of trees ``rows`` (their evaluation counts as their first visit)."""
@@ -331,77 +288,24 @@ class BatchedSearch:
             return
         # A root is not proven by a decisive move: a proof must rest on an expanded child, which
         # the move is chosen from (the decisive prior makes it the first one expanded).
-        to_play, terminal, value, prior, log_prior, legal, _ = self._evaluate(self.tree.states[rows, 0])
-        self.tree.write_evaluation(rows, np.zeros_like(rows), to_play, terminal, value, prior, log_prior, legal, 1.0)
+        self._write(rows, np.zeros_like(rows), self.evaluator(self.tree.states[rows, 0]), 1.0)
         self._root_evaluated[rows] = True
-
-    def _prepare_roots(self, rows: np.ndarray) -> None:
-        """Draw this move's root noise per slot: Dirichlet into the PUCT prior, or the Gumbel vector."""
-        config, tree = self.config, self.tree
-        legal = tree.children[rows, 0, PENALTY] == 0.0  # [k, A]
-        if self.gumbel:
-            self._num_considered[rows] = np.minimum(config.max_num_considered_actions, legal.sum(axis=1))
-            for row in rows.tolist():
-                self._gumbel[row] = config.gumbel_scale * self._rngs[row].gumbel(size=self.num_actions)
-            return
-        self._root_prior[rows] = tree.children[rows, 0, PRIOR]
-        if config.dirichlet_fraction > 0:
-            for i, row in enumerate(rows.tolist()):
-                noise = self._rngs[row].dirichlet(np.full(int(legal[i].sum()), config.dirichlet_alpha))
-                self._root_prior[row] = sel.add_dirichlet_noise(
-                    self._root_prior[row], legal[i], noise, config.dirichlet_fraction
-                )
-
-    def _select(self, rows: np.ndarray, nodes: np.ndarray, depth: int, simulation: int) -> np.ndarray:
-        """``[k]`` the action chosen at node ``nodes [k]`` of trees ``rows [k]`` (all roots when ``depth == 0``)."""
-        config, tree = self.config, self.tree
-        children = tree.children[rows, nodes]  # [k, C, A]
-        node = tree.nodes[rows, nodes]  # [k, 3]
-        open_ = None
-        if config.proofs and not (self.gumbel and depth == 0):
-            # MCTS-Solver: a child proven to lose is not selected while another is open; its exact Q
-            # alone would not outweigh a large prior, which keeps drawing visits that only confirm
-            # the loss while the move that matters goes unvisited. (Its Q still counts where values
-            # are compared, e.g. in Gumbel's completed-Q scale; the Gumbel root keeps its halving
-            # schedule, which drops a lost action once its Q is seen, so it needs no mask.)
-            legal = children[:, PENALTY] == 0.0
-            open_ = _not_lost(tree.exact_child_values(rows, nodes, self.two_player), legal, self.two_player)
-        if self.gumbel:
-            raw_value = node[:, N_RAW_VALUE]
-            if depth == 0:
-                considered = self._halving[self._num_considered[rows], simulation]
-                scores = sel.gumbel_root_scores(
-                    children, raw_value, self._gumbel[rows], considered, config.gumbel_c_visit, config.gumbel_c_scale
-                )
-                return scores.argmax(axis=1)
-            return sel.gumbel_interior_select(
-                children, raw_value, config.gumbel_c_visit, config.gumbel_c_scale, allowed=open_
-            )
-        visits = node[:, N_VISITS]
-        prior = self._root_prior[rows] if depth == 0 else children[:, PRIOR]
-        return sel.puct_select(
-            children,
-            prior,
-            visits,
-            node[:, N_VALUE_SUM] / visits,
-            sel.exploration_coefficient(visits, config.c_puct, config.c_base, config.c_init),
-            self.q_scale,
-            self.q_offset,
-            config.fpu_reduction if config.fpu == "reduction" else None,
-            config.fpu_value,
-            allowed=open_,
-        )
 
     def _simulate(self, rows: np.ndarray, simulation: int) -> None:
         """One simulation in trees ``rows [k]``: select down to a leaf, expand and evaluate it, back up."""
-        tree = self.tree
+        tree, proofs, root, interior = self.tree, self.proofs, self.policy.root, self.policy.interior
         active, nodes = rows, np.zeros(len(rows), dtype=np.int64)
         edge_rows, edge_nodes, edge_actions = [], [], []
         new_rows, new_parents, new_actions = [], [], []  # paths ending at an unexpanded edge
-        end_rows, end_nodes = [], []  # paths ending at an existing terminal node
+        end_rows, end_nodes = [], []  # paths ending at an existing terminal (or proven) node
         depth = 0
         while len(active):
-            actions = self._select(active, nodes, depth, simulation)
+            children, node = tree.children[active, nodes], tree.nodes[active, nodes]  # [k, C, A], [k, 3]
+            if depth == 0:
+                allowed = proofs.open_children(active, nodes, children) if root.masks_lost else None
+                actions = root.select(active, children, node, simulation, allowed)
+            else:
+                actions = interior(children, node, proofs.open_children(active, nodes, children))
             edge_rows.append(active)
             edge_nodes.append(nodes)
             edge_actions.append(actions)
@@ -413,12 +317,11 @@ class BatchedSearch:
                 new_actions.append(actions[unexpanded])
                 expanded = ~unexpanded
                 active, child = active[expanded], child[expanded]
-            # Terminal nodes end a path, and so do proven ones: their value is exact already.
-            at_terminal = ~np.isnan(tree.solved[active, child]) if self.config.proofs else tree.terminal[active, child]
-            if at_terminal.any():
-                end_rows.append(active[at_terminal])
-                end_nodes.append(child[at_terminal])
-                ongoing = ~at_terminal
+            at_end = proofs.ends_path(active, child)  # terminal nodes end a path, and so do proven ones
+            if at_end.any():
+                end_rows.append(active[at_end])
+                end_nodes.append(child[at_end])
+                ongoing = ~at_end
                 active, child = active[ongoing], child[ongoing]
             nodes = child
             depth += 1
@@ -427,13 +330,11 @@ class BatchedSearch:
             leaves, parents, actions = (np.concatenate(x) for x in (new_rows, new_parents, new_actions))
             states = self.task.step(tree.states[leaves, parents], actions)
             new_nodes = tree.add_children(leaves, parents, actions, states)
-            to_play, terminal, value, prior, log_prior, legal, decided = self._evaluate(states)
-            tree.write_evaluation(leaves, new_nodes, to_play, terminal, value, prior, log_prior, legal, 0.0)
-            if self.config.proofs:
-                # Proven at once: later paths end here instead of re-visiting to expand the winning move.
-                tree.solved[leaves[decided], new_nodes[decided]] = WIN_VALUE
-            self._leaf_value[leaves] = value
-            self._leaf_player[leaves] = to_play
+            evaluation = self.evaluator(states)
+            self._write(leaves, new_nodes, evaluation, 0.0)
+            proofs.mark_decided(leaves, new_nodes, evaluation.decided)
+            self._leaf_value[leaves] = evaluation.value
+            self._leaf_player[leaves] = evaluation.to_play
         if end_rows:
             ends, end_nodes_ = np.concatenate(end_rows), np.concatenate(end_nodes)
             self._leaf_value[ends] = tree.solved[ends, end_nodes_]  # a terminal's is its outcome
@@ -447,54 +348,17 @@ class BatchedSearch:
             self._leaf_player,
             self.two_player,
         )
-        if self.config.proofs:
-            tree.propagate_proofs(rows, list(zip(edge_rows, edge_nodes, edge_actions, strict=True)), self.two_player)
-
-    def _playable(self, rows: np.ndarray) -> np.ndarray:
-        """``bool [k, A]``: the root actions the move and the policy target keep to.
-
-        Without proofs, the legal ones. With proofs: at a proven root, the children
-        proven to reach its value; otherwise the legal actions not proven to lose
-        (all of them when every one is).
-        """
-        tree = self.tree
-        legal = tree.children[rows, 0, PENALTY] == 0.0
-        if not self.config.proofs:
-            return legal
-        values = tree.exact_child_values(rows, np.zeros_like(rows), self.two_player)
-        root_value = tree.solved[rows, 0]
-        best = legal & (values == root_value[:, None])  # NaN compares False
-        return np.where(np.isnan(root_value)[:, None], _not_lost(values, legal, self.two_player), best)
+        proofs.propagate(rows, edge_rows, edge_nodes, edge_actions)
 
     def _result(
         self, rows: np.ndarray, reused: np.ndarray, simulations: np.ndarray, move_numbers: np.ndarray
     ) -> SearchResult:
         """The chosen actions, policy targets and statistics of the searched trees ``rows``."""
-        config, tree, b, a = self.config, self.tree, self.batch_size, self.num_actions
+        tree, b, a = self.tree, self.batch_size, self.num_actions
         children = tree.children[rows, 0]  # [k, C, A]
         node = tree.nodes[rows, 0]
-        visits = children[:, VISITS]
-        allowed = self._playable(rows)  # [k, A]
-        if self.gumbel:
-            logits = children[:, LOG_PRIOR] + sel.completed_sigma(
-                children, node[:, N_RAW_VALUE], config.gumbel_c_visit, config.gumbel_c_scale
-            )
-            logits = np.where(allowed, logits, -np.inf)
-            policy = sel.softmax(logits) if len(rows) else np.zeros((0, a), dtype=np.float32)
-            most = np.where(allowed, visits, -1.0).max(axis=1, keepdims=True)
-            on_schedule = allowed & (visits == most)
-            chosen = (self._gumbel[rows] + logits + np.where(on_schedule, 0.0, sel.HALVING_PENALTY)).argmax(axis=1)
-        else:
-            policy = sel.visit_policy(np.where(allowed, visits, 0.0), allowed)
-            q01 = sel.q_values(children) * self.q_scale + self.q_offset
-            chosen = sel.most_visited(np.where(allowed, visits, -1.0), q01)
-            temperature = np.where(
-                move_numbers[rows] < config.temperature_moves, config.temperature_init, config.temperature_final
-            )
-            for i in np.flatnonzero(temperature > 0).tolist():
-                uniform = self._rngs[rows[i]].random()
-                chosen[i] = sel.sample_with_temperature(policy[i], float(temperature[i]), uniform)
-
+        allowed = self.proofs.playable(rows, children)  # [k, A]
+        chosen, policy = self.policy.decide(rows, children, node, allowed, move_numbers[rows], self._rngs)
         result = SearchResult(
             actions=np.full(b, -1, dtype=np.int64),
             policy=np.zeros((b, a), dtype=np.float32),
@@ -510,36 +374,10 @@ class BatchedSearch:
         result.actions[rows] = chosen
         result.policy[rows] = policy
         result.root_value[rows] = node[:, N_VALUE_SUM] / node[:, N_VISITS]
-        result.visit_counts[rows] = visits
+        result.visit_counts[rows] = children[:, VISITS]
         result.reused_visits[rows] = np.rint(reused).astype(np.int64)
         result.proven[rows] = ~np.isnan(tree.solved[rows, 0])
         result.searched[rows] = True
         result.max_depth[rows] = tree.max_depth(rows)
         result.tree_size[rows] = tree.num_nodes[rows]
         return result
-
-
-def _loss_value(two_player: bool) -> float:
-    """The worst outcome: a loss in a two-player game, a failure in a puzzle (task contract)."""
-    return -1.0 if two_player else 0.0
-
-
-def _not_lost(values: np.ndarray, legal: np.ndarray, two_player: bool) -> np.ndarray:
-    """``bool [k, A]``: the legal children whose proven value ``values [k, A]`` (NaN: open) is not a loss;
-    every legal child in rows where all are lost."""
-    not_lost = legal & ~(values <= _loss_value(two_player))
-    return not_lost | (legal & ~not_lost.any(axis=1, keepdims=True))
-
-
-def _masked_softmax(logits: np.ndarray, legal: np.ndarray, with_log: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """``logits, legal [k, A]`` -> (prior probabilities, with ``with_log`` also log-probabilities
-    clipped at LOG_PRIOR_FLOOR and -inf where illegal), float32."""
-    masked = np.where(legal, logits, -np.inf)
-    shifted = masked - masked.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)
-    prior = (exp / total).astype(np.float32, copy=False)
-    if not with_log:
-        return prior, None
-    log_prior = np.where(legal, np.maximum(shifted - np.log(total), LOG_PRIOR_FLOOR), -np.inf)
-    return prior, log_prior.astype(np.float32, copy=False)

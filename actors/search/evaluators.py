@@ -7,13 +7,10 @@ so they are interchangeable with a trained HRM or TRM behind `TorchNetwork`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
+from actors.search.evaluation import Network
 from actors.tasks.base import Task
-
-Network = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def uniform_network(num_actions: int) -> Network:

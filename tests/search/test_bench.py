@@ -27,5 +27,9 @@ def test_bench_search_reports_each_batch_size():
         assert row["search_sims_per_s"] > 0 and row["network_sims_per_s"] > 0
         assert row["ratio"] == row["search_sims_per_s"] / row["network_sims_per_s"]
         assert 0 <= row["network_share_of_search"] <= 1
+        # At most one leaf per tree per network call, and at least one row; Gumbel re-roots
+        # to a lone node after every move (no subtree reuse).
+        assert 1 <= row["mean_leaf_batch"] <= row["batch_size"]
+        assert row["mean_tree_size"] == 1.0
     text = format_search_bench(result)
     assert "tictactoe" in text and "uniform" in text and len(text.splitlines()) == 5

@@ -36,7 +36,17 @@ def board(task, rows: str) -> np.ndarray:
 # ----- strength --------------------------------------------------------------------------
 
 
-def test_puct_with_uniform_evaluator_takes_wins_and_blocks_losses(tictactoe):
+# Proofs and decisive moves (the defaults) settle most of these roots early; without them plain
+# PUCT's visit counts alone must agree with minimax.
+SOLVER_OPTIONS = pytest.mark.parametrize(
+    "options",
+    [{}, {"proofs": False, "decisive_moves": False}],
+    ids=["proofs-decisive", "plain"],
+)
+
+
+@SOLVER_OPTIONS
+def test_puct_with_uniform_evaluator_takes_wins_and_blocks_losses(tictactoe, options):
     # Hand-made: immediate wins and forced blocks, for X and for O to move.
     hand = {
         "XX. OO. ...": {2},  # X to move: win at 2 (rather than block at 5)
@@ -54,10 +64,14 @@ def test_puct_with_uniform_evaluator_takes_wins_and_blocks_losses(tictactoe):
     states += list(random_positions(tictactoe, 60, 3, 6, seed=1, decisive=True))
     states = np.array(states)
     assert set(tictactoe.to_play(states)) == {0, 1}
-    config = SearchConfig(num_simulations=800, **GREEDY)
+    config = SearchConfig(num_simulations=800, **options, **GREEDY)
     search = BatchedSearch(tictactoe, uniform_network(9), config, batch_size=len(states))
     search.reset(states, np.arange(len(states)))
     result = search.run()
+    if not options:
+        assert result.proven.mean() > 0.5  # the defaults do settle most roots
+    else:
+        assert not result.proven.any() and (result.simulations == 800).all()
     for action, (rows, expected) in zip(result.actions, hand.items(), strict=False):
         assert action in expected, f"{rows}: chose {action}"
     wrong = [tictactoe.render(s) for s, a in zip(states, result.actions, strict=True) if not optimal(tictactoe, s, a)]
@@ -82,7 +96,8 @@ def test_gumbel_with_oracle_values_chooses_optimal_actions(tictactoe, tictactoe_
     assert np.mean(target_mass > prior_mass) >= 0.95
 
 
-def test_connect_four_wins_and_blocks_for_both_players():
+@SOLVER_OPTIONS
+def test_connect_four_wins_and_blocks_for_both_players(options):
     from actors.tasks.connect4 import ConnectFour
 
     task = ConnectFour()
@@ -95,10 +110,12 @@ def test_connect_four_wins_and_blocks_for_both_players():
     states = np.array([task.play(task.empty_state(), list(moves)) for moves in openings])
     assert set(task.to_play(states)) == {0, 1}
     for algorithm in ("puct", "gumbel"):
-        config = SearchConfig(algorithm=algorithm, num_simulations=300, gumbel_scale=0.0, **GREEDY)
+        config = SearchConfig(algorithm=algorithm, num_simulations=300, gumbel_scale=0.0, **options, **GREEDY)
         search = BatchedSearch(task, uniform_network(task.spec.num_actions), config, batch_size=len(states))
         search.reset(states, np.arange(len(states)))
         result = search.run()
+        if options:
+            assert not result.proven.any() and (result.simulations == 300).all()
         for action, (moves, expected) in zip(result.actions, openings.items(), strict=True):
             assert action in expected, f"{algorithm} after {moves}: chose {action}"
 
@@ -219,6 +236,7 @@ def test_search_invariants_hold_over_whole_games(tictactoe, tictactoe_oracle, co
     while not search.done.all():
         live = ~search.done
         roots = search.root_states
+        nodes_before = search.tree.num_nodes.copy()  # the reused subtree's, or 1
         result = search.run()
         np.testing.assert_array_equal(result.searched, live)
         legal = tictactoe.legal_mask(roots)
@@ -239,7 +257,11 @@ def test_search_invariants_hold_over_whole_games(tictactoe, tictactoe_oracle, co
         assert np.all(result.visit_counts[~legal] == 0)
         if not config.reuses_subtrees:
             assert np.all(result.reused_visits == 0)
-        assert np.all(result.tree_size[live] <= config.tree_capacity)
+        # Each simulation adds at most one node (none when it ends at a terminal or proven node).
+        growth = result.tree_size[live] - nodes_before[live]
+        assert np.all((growth >= 0) & (growth <= result.simulations[live]))
+        assert np.all(result.max_depth[live] < result.tree_size[live])
+        np.testing.assert_array_equal(result.max_depth[live] == 0, result.tree_size[live] == 1)
         assert np.all(np.abs(result.root_value) <= 1 + 1e-6)
         assert_tree_consistent(search)
         search.advance(result.actions)
@@ -390,7 +412,7 @@ def test_network_with_a_wider_action_space_is_sliced(tictactoe):
     search.reset(tictactoe.generate(0, 1.0)[None], [0])
     result = search.run()
     np.testing.assert_allclose(search.tree.children[0, 0, 2], np.full(9, 1 / 9), rtol=1e-6)
-    assert 0 <= result.actions[0] < 9
+    assert result.policy.shape == (1, 9) and result.visit_counts[0].sum() == 9
 
 
 def test_run_twice_without_advance_is_refused(tictactoe):
@@ -451,6 +473,16 @@ def test_config_validates_its_metadata_constraints():
     metadata = {f.name: f.metadata for f in dataclasses.fields(SearchConfig)}
     assert metadata["num_simulations"] == {"min": 1}
     assert metadata["algorithm"] == {"choices": ("puct", "gumbel")}
+
+
+def test_every_algorithm_has_a_search_policy():
+    from actors.search.config import ALGORITHMS
+    from actors.search.policies import POLICIES, make_policy
+
+    assert sorted(POLICIES) == sorted(ALGORITHMS)
+    for algorithm in ALGORITHMS:
+        policy = make_policy(SearchConfig(algorithm=algorithm), two_player=True, batch_size=2, num_actions=9)
+        assert policy.log_priors == (algorithm == "gumbel")
 
 
 def test_sequential_halving_schedule():
