@@ -19,7 +19,7 @@ class EvaluationConfig:
     """How the evaluator gates candidates and measures strength.
 
     Attributes:
-        gating: "threshold" (the promotion rule of the module docstring) or
+        gating: "threshold" (the promotion rule in evaluator.py's docstring) or
             "always" (accept every candidate; results are still recorded).
         puzzles_per_task: held-out instances per puzzle task.
         games_per_task: match games per game task (even: each opening is played
