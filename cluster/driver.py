@@ -42,6 +42,7 @@ class Counters:
     episodes: int = 0
     positions: int = 0
     learner_step: int = 0
+    resumes: int = 0  # times the run was resumed: self-play seeds from it, so a resume plays new instances
     elapsed_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per accepted version
 
@@ -102,20 +103,41 @@ class Driver:
         from learner.models import TaskShape
 
         config = self.config
-        shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
-        self.buffer = create_replay_actor(config.replay, str(self.run_dir.path), seed=config.seed)
-        self.learner = create_learner(config.model, config.learner, shapes, self.buffer, config.seed)
-        self.evaluator = create_evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
-        self.workers = create_selfplay_workers(
-            config.tasks, config.model, config.search, config.selfplay, config.seed, self.buffer
-        )
         state = self.run_dir.load_state() if self.resume else None
         if state is not None:
             self.counters = Counters(**state["counters"])
+            # Counted before any worker starts, and written at once: a resumed run that dies before
+            # its first checkpoint must not hand the same resume count (and instances) to the next.
+            self.counters.resumes += 1
+            self.run_dir.save_state({**state, "counters": vars(self.counters)})
+        shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
+        self.buffer = create_replay_actor(config.replay, str(self.run_dir.path), seed=config.seed)
+        self.learner = create_learner(
+            config.model,
+            config.learner,
+            shapes,
+            self.buffer,
+            config.seed,
+            send_priorities=config.replay.sampling == "prioritized",
+        )
+        self.evaluator = create_evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
+        self.workers = create_selfplay_workers(
+            config.tasks,
+            config.model,
+            config.search,
+            config.selfplay,
+            config.seed,
+            self.buffer,
+            resumes=self.counters.resumes,
+        )
+        if state is not None:
             ray.get(self.learner.load_checkpoint.remote(str(self.run_dir.learner_dir)))
             self.best = ray.put(self.run_dir.load_weights(self.counters.version))
             c = self.counters
-            self.log(f"resumed {self.run_dir.path} at version {c.version}, learner step {c.learner_step}")
+            self.log(
+                f"resumed {self.run_dir.path} at version {c.version}, learner step {c.learner_step}"
+                f" (resume {c.resumes}: self-play draws new instances)"
+            )
         else:
             # Version 0 is the learner's initial network: written out so a resume can find it.
             self.best = self.learner.get_weights.remote()

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save
 
 from cluster.config import ConfigError, RunConfig, dump_yaml, load_config
 from common.storage import atomic_write_bytes, atomic_write_json
+from common.tensorfile import TensorFileError, read_tensors, write_tensors
 
 STATE_FORMAT = 1
 
@@ -83,7 +83,7 @@ class RunDir:
     def save_weights(self, version: int, weights: dict[str, np.ndarray], keep: int) -> Path:
         """Write accepted weights ``version``; delete versions older than the newest ``keep``."""
         path = self.weights_path(version)
-        atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in weights.items()}))
+        write_tensors(path, weights)
         for old in sorted(self.weights_dir.glob("v*.safetensors"))[:-keep]:
             old.unlink(missing_ok=True)
         return path
@@ -93,9 +93,9 @@ class RunDir:
         if not path.is_file():
             raise ConfigError(f"{path}: the weights of version {version} are missing from the run directory")
         try:
-            return load_file(str(path))
-        except Exception as error:  # safetensors raises its own types for a damaged file
-            raise ConfigError(f"{path}: unreadable weights ({error})") from None
+            return read_tensors(path, "np")[0]
+        except TensorFileError as error:  # one line naming the file and what is wrong
+            raise ConfigError(f"{error} (the weights of version {version})") from None
 
     # ----- logs ---------------------------------------------------------------------
 

@@ -7,8 +7,8 @@
 
 `Learner` is a plain class (testable without Ray); `create_learner` runs it as a
 Ray actor that declares ``num_cpus``/``num_gpus``. The buffer it is given is a Ray
-actor handle or, in tests, a plain `ReplayBuffer`; `_BatchSource` is the one
-place that tells them apart.
+actor handle or, in tests, a plain `ReplayBuffer`; `learner.replay_client` holds
+everything the learner asks of it (sampling with prefetch, priority updates).
 
 One *learner step* trains one batch with deep supervision
 (`learner.losses.deep_supervision_step`): up to N_sup segments, each followed by
@@ -23,48 +23,42 @@ Pacing, without busy polling:
   the buffer cannot give batches yet, `train` returns ``waiting_for_data=True``
   and the driver calls it again after self-play has added more.
 
+Prioritized replay (``send_priorities=True``, for ``replay.sampling: prioritized``):
+after each trained batch the learner sends ``update_priorities(index, priority)`` to
+the buffer, priority = first-segment ``|value target - value|`` + epsilon (the rule and
+why: `learner.replay_client`), with at most two such calls in flight. The buffer's
+importance weights (max 1) already scale each sample's loss.
+
 Checkpoints (`save_checkpoint` / `load_checkpoint`) hold no pickles: tensors go to
 safetensors files, everything else to JSON, and the manifest ``learner.json`` is
 written last, naming the files of its checkpoint, so a crash mid-save leaves the
-previous checkpoint whole. A loaded checkpoint resumes training exactly: same
-weights, optimizer moments, counters, random states and the same sample seeds.
+previous checkpoint whole (`learner.checkpoint`). A loaded checkpoint resumes training
+exactly: same weights, optimizer moments, counters, random states and the same sample seeds.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import json
 import logging
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from common.devices import resolve_device
-from common.handles import Handle
 from common.process import resident_bytes
-from common.storage import atomic_write_bytes, atomic_write_json
-from learner.checkpoint import load_checkpoint as load_model_checkpoint
-from learner.checkpoint import save_checkpoint as save_model_checkpoint
+from learner.checkpoint import check_tensors, load_learner_checkpoint, save_learner_checkpoint
 from learner.config import LearnerConfig
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
+from learner.replay_client import BatchSource, inserted_total_of, is_not_ready, priority_sender, replay_priorities
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "selfplay-learner-checkpoint"
-CHECKPOINT_VERSION = 1
-MANIFEST = "learner.json"
-_SAMPLE_SEED_TAG = 0x5A3  # separates the buffer's sample seeds from other uses of the run seed
 
 
 def learning_rate(config: LearnerConfig, step: int) -> float:
@@ -90,84 +84,6 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
         return torch.bfloat16
     log.warning("learner.amp: this GPU has no bf16; training in fp32 (fp16 would need loss scaling)")
     return None
-
-
-# ----- the buffer, behind one small adapter -------------------------------------------------------
-
-
-def _is_not_ready(error: BaseException) -> bool:
-    """Whether ``error`` is the buffer's ReplayNotReadyError (learner/ may not import actors/, so by name).
-
-    Through Ray the raised error is a RayTaskError that also subclasses the original class.
-    """
-    return any(cls.__name__ == "ReplayNotReadyError" for cls in type(error).__mro__)
-
-
-def sample_seed(seed: int, index: int) -> int:
-    """The seed of the ``index``-th sample call: batches depend only on (seed, index, buffer contents)."""
-    return int(np.random.SeedSequence([seed, _SAMPLE_SEED_TAG, index]).generate_state(1, np.uint64)[0])
-
-
-class _BatchSource:
-    """Sample calls on the replay buffer, ``depth`` of them kept in flight, results taken oldest first.
-
-    ``buffer`` is a Ray actor handle or a plain object with the same methods (`common.handles.Handle`).
-    """
-
-    def __init__(self, buffer: Any, batch_size: int, depth: int, seed: int) -> None:
-        self.buffer = Handle(buffer)
-        self.batch_size = batch_size
-        self.depth = depth
-        self.seed = seed
-        self.taken = 0  # batches handed out (and trained): the next resumed sample index
-        self._requested = 0
-        self._pending: collections.deque = collections.deque()
-
-    def call(self, method: str, *args: Any) -> Any:
-        """A synchronous call of a buffer method (``ready``, ``stats``)."""
-        return self.buffer.call(method, *args)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-    def take(self) -> tuple[dict[str, Any], float]:
-        """The oldest requested batch and the seconds spent blocked on it; the next request goes out first."""
-        if not self._pending:
-            self._request()
-        oldest = self._pending.popleft()
-        while len(self._pending) < self.depth:
-            self._request()
-        started = time.perf_counter()
-        try:
-            batch = self.buffer.result(oldest)
-        except Exception:
-            self.reset()
-            raise
-        self.taken += 1
-        return batch, time.perf_counter() - started
-
-    def reset(self, taken: int | None = None) -> None:
-        """Forget the calls in flight; the next request reuses the seed of batch ``taken`` (default: the next)."""
-        pending, self._pending = list(self._pending), collections.deque()
-        # Collect the results so a failed call is not reported later as an unhandled error.
-        for call in pending:
-            with contextlib.suppress(Exception):  # the batch is discarded either way
-                self.buffer.result(call)
-        if taken is not None:
-            self.taken = taken
-        self._requested = self.taken
-
-    def _request(self) -> None:
-        seed = sample_seed(self.seed, self._requested)
-        self._requested += 1
-        self._pending.append(self.buffer.submit("sample", self.batch_size, None, seed))
-
-
-def inserted_total_of(batch: dict[str, Any]) -> int:
-    """Positions inserted into the buffer when ``batch`` was drawn: a sample's ``age`` counts the
-    positions inserted after it, and its ``index`` those before it."""
-    return int(batch["age"][0]) + int(batch["index"][0]) + 1
 
 
 # ----- the optimizer step deep supervision calls --------------------------------------------------
@@ -215,12 +131,21 @@ class Learner:
         model: the network's `ModelConfig` (HRM or TRM, a preset and overrides).
         learner: this learner's `LearnerConfig`.
         task_shapes: the run's tasks in task-id order (anything `TaskShape.of` accepts).
-        buffer: the replay buffer: a Ray actor handle or a plain object with ``sample``, ``ready``, ``stats``.
+        buffer: the replay buffer: a Ray actor handle or a plain object with ``sample``, ``ready``, ``stats``
+            (and ``update_priorities`` when ``send_priorities``).
         seed: seeds the initial weights, halting exploration and the sample calls.
+        send_priorities: send each trained batch's priorities to the buffer (prioritized sampling).
     """
 
     def __init__(
-        self, model: ModelConfig, learner: LearnerConfig, task_shapes: Sequence[Any], buffer: Any, seed: int = 0
+        self,
+        model: ModelConfig,
+        learner: LearnerConfig,
+        task_shapes: Sequence[Any],
+        buffer: Any,
+        seed: int = 0,
+        *,
+        send_priorities: bool = False,
     ) -> None:
         self.config = learner
         self.model_config = model
@@ -245,7 +170,8 @@ class Learner:
         )
         # Halting exploration draws on the CPU from its own generator, saved with the checkpoint.
         self.exploration = torch.Generator().manual_seed(self.seed)
-        self.source = _BatchSource(buffer, learner.batch_size, learner.prefetch, self.seed)
+        self.source = BatchSource(buffer, learner.batch_size, learner.prefetch, self.seed)
+        self.priorities = priority_sender(self.source.buffer) if send_priorities else None
         self.step = 0
         self.optimizer_steps = 0
         self.samples_trained = 0
@@ -274,13 +200,16 @@ class Learner:
             try:
                 batch, waited = self.source.take()
             except Exception as error:
-                if not _is_not_ready(error):
+                if not is_not_ready(error):
                     raise
                 waiting_reason = "not_ready"
                 break
             wait_seconds += waited
             self.inserted_total = max(self.inserted_total, inserted_total_of(batch))
             metrics = self._train_batch(batch)
+            value_error = metrics.pop("value_error")
+            if self.priorities is not None:
+                self.priorities.submit(np.asarray(batch["index"]), replay_priorities(value_error))
             for name, value in metrics.items():
                 totals[name] += value
             steps += 1
@@ -308,8 +237,8 @@ class Learner:
             return "ratio"
         return None
 
-    def _train_batch(self, sample: dict[str, Any]) -> dict[str, float]:
-        """One learner step: deep supervision on one sampled batch; returns its metrics."""
+    def _train_batch(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """One learner step: deep supervision on one sampled batch; returns its metrics (and ``value_error``)."""
         batch = self._to_training_batch(sample)
         lr = learning_rate(self.config, self.step)
         for group in self.optimizer.param_groups:
@@ -397,6 +326,7 @@ class Learner:
             "candidate_ready": candidate_ready,
             "waiting_for_data": waiting_reason is not None,
             "waiting_reason": waiting_reason,
+            "priority_updates_lost": 0 if self.priorities is None else self.priorities.lost,
             "rss_bytes": resident_bytes(),
         }
 
@@ -421,64 +351,31 @@ class Learner:
     def save_checkpoint(self, directory: str | Path) -> dict[str, Any]:
         """Write the whole training state into ``directory`` (atomically, no pickles); returns a summary.
 
-        Files: ``model-<tag>.safetensors``, ``ema-<tag>.safetensors`` (when the model keeps an
-        EMA; both `learner.checkpoint` model checkpoints, each with its ``.json`` description),
-        ``state-<tag>.safetensors`` (optimizer moments and random-generator states), and
-        the manifest ``learner.json`` (counters, optimizer hyperparameters, the file names),
-        written last. Files of earlier checkpoints are deleted after the manifest is in place.
+        The files and their format: `learner.checkpoint` (`save_learner_checkpoint`).
         """
-        directory = Path(directory)
-        tag = f"{self.step:09d}-{uuid.uuid4().hex[:8]}"
-        optimizer_tensors, optimizer_json = flatten_optimizer_state(self.optimizer.state_dict())
-        state_tensors = {**optimizer_tensors, **self._rng_tensors()}
-        files = {"model": f"model-{tag}.safetensors", "state": f"state-{tag}.safetensors"}
-        if self.ema is not None:
-            files["ema"] = f"ema-{tag}.safetensors"
-        # Model files are ordinary model checkpoints (learner.checkpoint), loadable without a learner.
-        save_model_checkpoint(directory / files["model"], self.model, extra={"step": self.step, "weights": "training"})
-        if self.ema is not None:
-            save_model_checkpoint(directory / files["ema"], self.ema.model, extra={"step": self.step, "weights": "ema"})
-        atomic_write_bytes(directory / files["state"], _safetensors_bytes(state_tensors))
-        manifest = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "files": files,
-            "counters": self._counters(),
-            "optimizer": optimizer_json,
+        description = {
             "model_config": dataclasses.asdict(self.model_config),
             "task_shapes": [dataclasses.asdict(shape) for shape in self.task_shapes],
             "seed": self.seed,
-            "saved_at": time.time(),
         }
-        atomic_write_json(directory / MANIFEST, manifest)
-        _delete_other_checkpoint_files(directory, keep={Path(name).stem for name in files.values()})
-        return {**self._counters(), "directory": str(directory), "files": sorted(files.values())}
+        files = save_learner_checkpoint(
+            directory,
+            self.model,
+            self.ema,
+            self.optimizer,
+            self.exploration,
+            counters=self._counters(),
+            description=description,
+        )
+        return {**self._counters(), "directory": str(directory), "files": files}
 
     def load_checkpoint(self, directory: str | Path) -> dict[str, Any]:
         """Restore the state `save_checkpoint` wrote into ``directory``; returns the same summary.
 
-        Raises FileNotFoundError without a manifest, and ValueError (`CheckpointError` for the
-        model files) naming the file and the tensor when a checkpoint does not fit this
-        learner's network; that is found before anything is loaded. (Only a damaged file met
-        after the model file could leave the learner half loaded.)
+        Raises FileNotFoundError without a manifest, and ValueError naming the file and the
+        tensor when the checkpoint does not fit this learner's network (`load_learner_checkpoint`).
         """
-        directory = Path(directory)
-        manifest_path = directory / MANIFEST
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format") != CHECKPOINT_FORMAT or manifest.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{manifest_path}: not a version {CHECKPOINT_VERSION} learner checkpoint")
-        files = manifest["files"]
-        if self.ema is not None and "ema" not in files:
-            raise ValueError(f"{manifest_path}: the model keeps an EMA but the checkpoint has none")
-        load_model_checkpoint(directory / files["model"], self.model)  # checks every name and shape first
-        if self.ema is not None:
-            load_model_checkpoint(directory / files["ema"], self.ema.model)
-        state_path = directory / files["state"]
-        state_tensors = _read_safetensors(state_path)
-        optimizer_state = unflatten_optimizer_state(state_tensors, manifest["optimizer"])
-        check_optimizer_state(str(state_path), optimizer_state, self.optimizer)
-        self.optimizer.load_state_dict(optimizer_state)
-        self._set_rng(state_tensors)
+        manifest = load_learner_checkpoint(directory, self.model, self.ema, self.optimizer, self.exploration)
         counters = manifest["counters"]
         self.step = counters["step"]
         self.optimizer_steps = counters["optimizer_steps"]
@@ -488,7 +385,7 @@ class Learner:
         # The sample seeds continue the checkpoint's sequence, whatever seed this learner was built with.
         self.seed = self.source.seed = int(manifest["seed"])
         self.source.reset(taken=counters["batches_taken"])
-        return {**self._counters(), "directory": str(directory), "files": sorted(files.values())}
+        return {**self._counters(), "directory": str(directory), "files": sorted(manifest["files"].values())}
 
     def _counters(self) -> dict[str, int]:
         return {
@@ -498,104 +395,6 @@ class Learner:
             "candidates_offered": self.candidates_offered,
             "batches_taken": self.source.taken,
         }
-
-    def _rng_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {"rng.exploration": self.exploration.get_state(), "rng.torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        return tensors
-
-    def _set_rng(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.exploration.set_state(tensors["rng.exploration"])
-        torch.set_rng_state(tensors["rng.torch"])
-        if self.device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-
-
-# ----- checkpoint helpers -------------------------------------------------------------------------
-
-
-def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    # Own CPU copies: safetensors refuses tensors that share memory (and needs them contiguous).
-    return save_safetensors({name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()})
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_safetensors(path.read_bytes())
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # safetensors raises its own error types for a damaged file
-        raise ValueError(f"{path}: not a readable safetensors file ({error})") from error
-
-
-def check_tensors(source: str, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
-    """Raise ValueError naming ``source`` and the first tensor that is missing, unexpected or of another shape."""
-    for name, target in expected.items():
-        if name not in tensors:
-            raise ValueError(f"{source}: tensor {name!r} is missing (the model has shape {list(target.shape)})")
-        if tuple(tensors[name].shape) != tuple(target.shape):
-            raise ValueError(
-                f"{source}: tensor {name!r} has shape {list(tensors[name].shape)}, "
-                f"the model expects {list(target.shape)}"
-            )
-    for name in tensors:
-        if name not in expected:
-            raise ValueError(f"{source}: tensor {name!r} is not part of the model")
-
-
-def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer ``state_dict`` as (tensors ``"state.<param>.<name>"``, the JSON-able rest)."""
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for param, entries in state["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"state.{param}.{name}"] = value
-            else:
-                scalars.setdefault(str(param), {})[name] = value
-    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in state["param_groups"]]
-    return tensors, {"param_groups": groups, "scalars": scalars}
-
-
-def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of `flatten_optimizer_state` (other tensors in ``tensors`` are ignored)."""
-    state: dict[int, dict[str, Any]] = collections.defaultdict(dict)
-    for key, value in tensors.items():
-        kind, _, remainder = key.partition(".")
-        if kind != "state":
-            continue
-        param, _, name = remainder.partition(".")
-        state[int(param)][name] = value
-    for param, entries in rest["scalars"].items():
-        state[int(param)].update(entries)
-    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in rest["param_groups"]]
-    return {"state": dict(state), "param_groups": groups}
-
-
-def check_optimizer_state(source: str, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
-    """Raise ValueError naming ``source`` when ``state`` does not fit ``optimizer``'s parameters."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    saved = [len(g["params"]) for g in state["param_groups"]]
-    if saved != [len(g["params"]) for g in optimizer.param_groups]:
-        raise ValueError(f"{source}: optimizer parameter groups of sizes {saved} do not fit this model")
-    for param, entries in state["state"].items():
-        if not 0 <= param < len(params):
-            raise ValueError(f"{source}: optimizer state for parameter {param}, the model has {len(params)}")
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != params[param].shape:
-                raise ValueError(
-                    f"{source}: tensor 'state.{param}.{name}' has shape {list(value.shape)}, "
-                    f"the parameter has {list(params[param].shape)}"
-                )
-
-
-def _delete_other_checkpoint_files(directory: Path, keep: set[str]) -> None:
-    """Delete the files of earlier checkpoints: ``<model|ema|state>-<tag>.<safetensors|json>`` not in ``keep``."""
-    for prefix in ("model-", "ema-", "state-"):
-        for path in directory.glob(f"{prefix}*"):
-            if path.suffix in (".safetensors", ".json") and path.stem not in keep:
-                path.unlink(missing_ok=True)
 
 
 # ----- Ray ----------------------------------------------------------------------------------------
@@ -625,23 +424,26 @@ def create_learner(
     buffer: Any,
     seed: int = 0,
     *,
+    send_priorities: bool = False,
     name: str | None = None,
     max_restarts: int = 0,
 ) -> Any:
-    """Start a `Learner` as a Ray actor sampling from the buffer actor ``buffer``; returns its handle."""
+    """Start a `Learner` as a Ray actor sampling from the buffer actor ``buffer``; returns its handle.
+
+    ``send_priorities``: send priorities back to the buffer (pass ``replay.sampling == "prioritized"``).
+    """
     import ray
 
     shapes = [TaskShape.of(shape) for shape in task_shapes]
     options = learner_actor_options(learner, name=name, max_restarts=max_restarts)
-    return ray.remote(Learner).options(**options).remote(model, learner, shapes, buffer, seed)
+    actor = ray.remote(Learner).options(**options)
+    return actor.remote(model, learner, shapes, buffer, seed, send_priorities=send_priorities)
 
 
 __all__: list[str] = [
     "Learner",
     "autocast_dtype",
-    "check_tensors",
     "create_learner",
     "learner_actor_options",
     "learning_rate",
-    "sample_seed",
 ]

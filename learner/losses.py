@@ -21,12 +21,13 @@ of the right sign class for -1/0/+1 targets. This plays the role of the papers'
 "predicted answer equals the label".
 
 The segment loss is ``policy + value_weight * value + halting_weight * halting``
-(the papers weigh halting 0.5), times the caller's per-sample weights (e.g. the
-original design's success_weight / failure_weight), summed over the batch and
-divided by the batch size.
+(the papers weigh halting 0.5), times the caller's per-sample weights (the replay
+buffer's importance weights under prioritized sampling, at most 1), summed over
+the batch and divided by the batch size.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -127,7 +128,7 @@ def deep_supervision_step(
     grad_clip_norm: float | None = None,
     step_per_segment: bool = True,
     generator: torch.Generator | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Train on one batch with deep supervision and adaptive halting; returns metrics.
 
     As in both papers: up to ``max_segments`` (default: the config's N_sup)
@@ -145,7 +146,10 @@ def deep_supervision_step(
     Metrics: ``loss`` (summed over segments), ``policy_loss``, ``value_loss``,
     ``halting_loss`` (means over all segment-samples), ``segments`` (run on the
     batch), ``mean_steps`` (segments per sample), ``accuracy`` (correct when halted),
-    ``halt_accuracy`` (the halting head's sign agrees with correctness).
+    ``halt_accuracy`` (the halting head's sign agrees with correctness), all floats;
+    and ``value_error``, a tensor float [B] without gradient: each sample's
+    ``|value - value_target|`` of the first segment, made before any optimizer step on
+    this batch (the learner's replay priorities, `learner.replay_client`).
     """
     hp = model.hp
     segments = hp.max_segments if max_segments is None else int(max_segments)
@@ -167,6 +171,7 @@ def deep_supervision_step(
     steps = torch.zeros(size, dtype=torch.int64, device=device)
     correct_at_halt = torch.zeros(size, dtype=torch.bool, device=device)
     halt_agree = 0
+    value_error = torch.zeros(size, device=device)
     if not step_per_segment:
         optimizer.zero_grad(set_to_none=True)
     for segment in range(1, segments + 1):
@@ -195,6 +200,8 @@ def deep_supervision_step(
             _optimizer_step(model, optimizer, ema, grad_clip_norm)
 
         with torch.no_grad():
+            if segment == 1:  # every sample is active: rows in batch order
+                value_error = (out.value.float() - current.value_target.float()).abs()
             may_halt = segment >= min_segments.index_select(0, active)
             halted = (model.halt_decision(out) & may_halt) | is_last
             totals["loss"] += float(loss)
@@ -221,6 +228,7 @@ def deep_supervision_step(
         "mean_steps": float(steps.float().mean()),
         "accuracy": float(correct_at_halt.float().mean()),
         "halt_accuracy": halt_agree / counted,
+        "value_error": value_error,
     }
 
 

@@ -138,3 +138,24 @@ def test_a_kind_can_search_its_own_way():
     assert (own.algorithm, own.num_simulations, own.c_puct) == ("gumbel", 48, config.search.c_puct)
     sudoku = config.tasks.mix[1]
     assert sudoku.kind == "sudoku" and config.search.with_overrides(sudoku.search) is config.search
+
+
+# A config shown, and a config refused, by the real command in a fresh interpreter, then which
+# heavy packages that interpreter loaded: neither torch nor Ray may be among them.
+_HEAVY_IMPORTS = """
+import sys
+from cluster.cli import main
+code = main(sys.argv[1:])
+print(sorted(name for name in ("torch", "ray") if name in sys.modules), code)
+"""
+
+
+@pytest.mark.parametrize("contents", ["", "search: {num_simulations: -3}\n"], ids=["show", "error"])
+def test_config_show_and_config_errors_import_neither_torch_nor_ray(tmp_path, contents):
+    config = tmp_path / "x.yaml"
+    config.write_text(contents or (REPO / "configs" / "local.yaml").read_text())
+    argv = [sys.executable, "-c", _HEAVY_IMPORTS, "config", "show", "--config", str(config)]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    loaded, code = result.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert loaded == "[]", f"loaded {loaded}"
+    assert int(code) == (2 if contents else 0), result.stderr

@@ -1,14 +1,19 @@
 """The learner as a Ray actor on a real local Ray: prefetching from the replay-buffer actor, weights by
-reference, checkpoints, and the resources it declares."""
+reference, checkpoints, priority updates, and the resources it declares."""
 
 from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
 
 import numpy as np
 import pytest
 
-from actors.replay import ReplayConfig, create_replay_actor
+from actors.replay import ReplayBuffer, ReplayConfig, create_replay_actor
 from learner.config import LearnerConfig
-from learner.learner import _is_not_ready, create_learner, learner_actor_options
+from learner.learner import create_learner, learner_actor_options
+from learner.replay_client import is_not_ready
 from tests.test_learner import SUDOKU, TINY_TRM, sudoku_demonstrations
 
 ray = pytest.importorskip("ray")
@@ -37,7 +42,7 @@ def test_the_learner_actor_trains_with_prefetch_and_offers_a_candidate(filled_bu
     try:
         stats = ray.get(learner.train.remote(max_steps=100), timeout=TIMEOUT_S)
         assert (stats["step"], stats["candidate_ready"], stats["waiting_for_data"]) == (4, True, False)
-        assert stats["samples_trained"] == 4 * 32 and stats["sample_wait_s"] >= 0
+        assert stats["samples_trained"] == 4 * 32 and stats["sample_wait_s"] <= stats["seconds"]
         inserted = ray.get(filled_buffer_actor.stats.remote(), timeout=TIMEOUT_S)["inserted_total"]
         assert stats["inserted_total"] == inserted
 
@@ -59,11 +64,16 @@ def test_the_learner_actor_waits_for_a_buffer_that_is_not_ready(local_ray, tmp_p
     learner = create_learner(TINY_TRM, learner_config(), [SUDOKU.spec], buffer, seed=0)
     try:
         stats = ray.get(learner.train.remote(max_steps=3), timeout=TIMEOUT_S)
-        assert stats["waiting_for_data"] and stats["waiting_reason"] == "not_ready" and stats["step"] == 0
+        assert stats["waiting_for_data"] and stats["waiting_reason"] == "not_ready"
+        assert (stats["step"], stats["steps_this_call"], stats["losses"]) == (0, 0, {})
         # A sample call that fails anyway (e.g. in flight while the buffer restarts) is recognised too.
         with pytest.raises(Exception) as raised:
             ray.get(buffer.sample.remote(8), timeout=TIMEOUT_S)
-        assert _is_not_ready(raised.value)
+        assert is_not_ready(raised.value)
+
+        ray.get(buffer.add.remote(list(sudoku_demonstrations(40))), timeout=TIMEOUT_S)
+        stats = ray.get(learner.train.remote(max_steps=3), timeout=TIMEOUT_S)  # the same learner, now with data
+        assert (stats["step"], stats["steps_this_call"], stats["waiting_for_data"]) == (3, 3, False)
     finally:
         ray.kill(learner)
         ray.kill(buffer)
@@ -75,7 +85,100 @@ def test_a_learner_that_needs_a_gpu_is_not_placed_on_a_cluster_without_one(local
     assert not ray.cluster_resources().get("GPU")  # the shared test cluster declares none
     learner = create_learner(TINY_TRM, config, [SUDOKU.spec], buffer=None, seed=0)
     try:
-        ready, _ = ray.wait([learner.__ray_ready__.remote()], timeout=2.0)
-        assert not ready  # pending: Ray holds it until a node with a GPU joins
+        # Pending: Ray holds it as a demand for {GPU: 1, CPU: 0.5}, which the autoscaler sees, until a
+        # node with a GPU joins. (The demand is reported periodically: wait until it shows up.)
+        assert wait_for(lambda: {"GPU": 1.0, "CPU": 0.5} in pending_demands()), "no pending GPU demand reported"
     finally:
         ray.kill(learner)
+
+
+def pending_demands() -> list[dict[str, float]]:
+    """The resource bundles of tasks and actors Ray cannot place now, as the autoscaler sees them."""
+    from ray.autoscaler.v2.sdk import get_cluster_status
+
+    status = get_cluster_status(ray.get_runtime_context().gcs_address)
+    return [
+        request.bundle
+        for demand in status.resource_demands.ray_task_actor_demand
+        for request in demand.bundles_by_count
+    ]
+
+
+def wait_for(condition, timeout: float = TIMEOUT_S) -> bool:
+    """Whether ``condition()`` becomes true within ``timeout`` seconds (checked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+# ----- priority updates ---------------------------------------------------------------------------
+
+
+@ray.remote
+class GatedPriorityBuffer:
+    """A prioritized `ReplayBuffer` as an async actor whose ``update_priorities`` calls each wait for a
+    permit from the test, counting how many are running at once."""
+
+    def __init__(self, trajectories) -> None:
+        self.buffer = ReplayBuffer(dataclasses.replace(REPLAY, sampling="prioritized"), seed=0)
+        self.buffer.add(trajectories)
+        self.permits = asyncio.Semaphore(0)
+        self.calls = self.running = self.most = self.applied = 0
+
+    async def ready(self, task_id=None):
+        return self.buffer.ready(task_id)
+
+    async def stats(self):
+        return self.buffer.stats()
+
+    async def sample(self, *args):
+        return self.buffer.sample(*args)
+
+    async def update_priorities(self, indices, priorities):
+        self.calls += 1
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await self.permits.acquire()
+        self.running -= 1
+        self.applied += 1
+        return self.buffer.update_priorities(indices, priorities)
+
+    async def release(self, count: int) -> None:
+        for _ in range(count):
+            self.permits.release()
+
+    async def drain(self, expected: int) -> int:
+        """Let every update through until ``expected`` were applied; returns how many ran at most at once."""
+        while self.applied < expected:
+            self.permits.release()
+            await asyncio.sleep(0.01)
+        return self.most
+
+    async def counts(self) -> dict[str, int]:
+        return {"calls": self.calls, "running": self.running}
+
+
+def test_priority_updates_to_a_buffer_actor_stay_within_two_in_flight(local_ray):
+    buffer = GatedPriorityBuffer.remote(list(sudoku_demonstrations(40)))
+    config = learner_config(candidate_every=1000)
+    learner = create_learner(TINY_TRM, config, [SUDOKU.spec], buffer, seed=0, send_priorities=True)
+    try:
+        training = learner.train.remote(max_steps=6)
+        # No update finishes until two are running: then the learner, at its limit, waits for the oldest.
+        while not ray.wait([training], timeout=0.05)[0]:
+            counts = ray.get(buffer.counts.remote(), timeout=TIMEOUT_S)
+            assert counts["running"] <= 2
+            if counts["running"] == 2:
+                ray.get(buffer.release.remote(1), timeout=TIMEOUT_S)
+        stats = ray.get(training, timeout=TIMEOUT_S)
+        assert stats["steps_this_call"] == 6 and stats["priority_updates_lost"] == 0
+        assert ray.get(buffer.drain.remote(6), timeout=TIMEOUT_S) == 2  # two at once, never more
+        assert ray.get(buffer.counts.remote(), timeout=TIMEOUT_S) == {"calls": 6, "running": 0}
+        weights = ray.get(buffer.sample.remote(1024, None, 7), timeout=TIMEOUT_S)["weight"]
+        assert not np.all(weights == 1.0)  # the priorities arrived
+    finally:
+        ray.kill(learner)
+        ray.kill(buffer)

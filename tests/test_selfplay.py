@@ -232,6 +232,21 @@ def test_episodes_are_reproducible_from_the_seed():
         assert (a.difficulty, a.outcome) == (b.difficulty, b.outcome)
 
 
+def test_a_resumed_run_draws_new_instances():
+    """The instance stream is seeded from [seed, resumes, worker]: after a resume the workers do not
+    replay the instances the run played before it (same seed and worker index, new resume count)."""
+
+    def first_instances(resumes: int) -> list[int]:
+        config = SelfPlayConfig(episodes_per_worker=8)
+        network = uniform_network(9)
+        worker = SelfPlayWorker(TICTACTOE, TINY, FAST_SEARCH, config, 3, 0, None, resumes=resumes, network=network)
+        return worker.groups[0].seeds.tolist()
+
+    assert first_instances(0) == first_instances(0)  # reproducible for one resume count
+    assert not set(first_instances(0)) & set(first_instances(1)) & set(first_instances(2))
+    assert not set(first_instances(0)) & set(first_instances(1))
+
+
 def test_self_play_seeds_stay_below_the_held_out_range(monkeypatch):
     seen: list[int] = []
     worker = make_worker(TICTACTOE, network=uniform_network(9), seed=2**40 + 5)

@@ -118,26 +118,60 @@ def test_resume_continues_counters_buffer_and_weights(first_run, tmp_path):
 
     run_dir, _ = first_run
     before = json.loads((run_dir / "state.json").read_text())["counters"]
+    assert before["resumes"] == 0
     replay = ReplayBuffer(ReplayConfig(capacity=10**6, min_positions_to_sample=1), run_dir=str(run_dir))
     stored_before = {task_id: replay.positions(task_id)["tokens"].copy() for task_id in replay.sizes()}
     replay.close()
-    best_before = load_file(str(run_dir / "weights" / "v000002.safetensors"))
+    plays_before = len([m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"])
 
     result = selfplay(["train", "--resume", str(run_dir), "--max-iterations", "3"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resumed {run_dir} at version 2, learner step {before['learner_step']}" in result.stderr
     after = json.loads(result.stdout)
     assert after["iteration"] == 3 and after["episodes"] > before["episodes"]
+    assert json.loads((run_dir / "state.json").read_text())["counters"]["resumes"] == 1
 
     replay = ReplayBuffer(ReplayConfig(capacity=10**6, min_positions_to_sample=1), run_dir=str(run_dir))
     for task_id, tokens in stored_before.items():
         now = replay.positions(task_id)["tokens"]
         assert np.array_equal(now[: len(tokens)], tokens), "the resumed buffer kept every earlier position"
     replay.close()
-    resumed_plays = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"][-1]
-    assert resumed_plays["weights_version"] >= 2
-    best_after = load_file(str(run_dir / "weights" / "v000002.safetensors"))
-    assert all(np.array_equal(value, best_after[name]) for name, value in best_before.items())
+
+    resumed_plays = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"][plays_before:]
+    assert resumed_plays and all(m["resumes"] == 1 for m in resumed_plays), "workers seed from the resume count"
+    assert resumed_plays[0]["weights_version"] == 2, "the workers start the resumed run with the best weights"
+    # The resumed learner went on from its checkpoint: its candidate comes from later steps and differs.
+    gate = [e for e in read_jsonl(run_dir / "evaluations.jsonl") if e["kind"] == "gate"][-1]
+    assert gate["iteration"] == 3 and gate["learner_step"] > before["learner_step"]
+    v2 = load_file(str(run_dir / "weights" / "v000002.safetensors"))
+    v3 = load_file(str(run_dir / "weights" / "v000003.safetensors"))
+    assert v2.keys() == v3.keys() and any(not np.array_equal(v2[name], v3[name]) for name in v2)
+
+
+def test_a_rejected_candidate_is_never_handed_to_the_workers(tmp_path):
+    """Gating on: with 4 held-out puzzles the sign test can never reach p <= 0.05 (at best 1/16), so every
+    candidate is rejected; the run keeps version 0, writes no v1 weights and its workers stay on version 0."""
+    run_dir = tmp_path / "run"
+    rejecting = [
+        *[value for value in FAST if not value.startswith(("tasks.mix", "evaluation.gating"))],
+        "tasks.mix=[{kind: sudoku, params: {size: 4}}]",
+        "evaluation.gating=threshold",
+    ]
+    argv = ["train", "--config", "configs/local.yaml", "--run-dir", str(run_dir), "--max-iterations", "2"]
+    result = selfplay([*argv, *overrides(rejecting)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["iteration"] == 2 and summary["version"] == 0
+    gate_lines = [line for line in result.stderr.splitlines() if line.startswith("gate ")]
+    assert len(gate_lines) == 2 and all(" rejected (" in line for line in gate_lines), gate_lines
+
+    gates = [e for e in read_jsonl(run_dir / "evaluations.jsonl") if e["kind"] == "gate"]
+    assert [g["accepted"] for g in gates] == [False, False]
+    assert all(g["version"] == 0 for g in gates)
+    assert sorted(p.name for p in (run_dir / "weights").glob("*.safetensors")) == ["v000000.safetensors"]
+    plays = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m["event"] == "selfplay"]
+    assert plays and all(m["weights_version"] == 0 for m in plays)
+    assert json.loads((run_dir / "state.json").read_text())["counters"]["version"] == 0
 
 
 def test_ctrl_c_checkpoints_and_exits_cleanly(tmp_path):

@@ -4,33 +4,9 @@
     stats = worker.play(weights_version, [weights_ref])   # one call: about `play_seconds` of self-play
     worker.flush()                                        # at shutdown: every finished episode is stored
 
-`create_selfplay_workers` starts ``num_workers`` of them as Ray actors.
-
-Episodes. The worker owns ``episodes_per_worker`` slots, grouped by task id (one
-`BatchedSearch` per task id, slots split in proportion to the mix weights), so a
-network call carries only one task's tokens and never pads to the longest task. The
-groups take turns: one turn is one move in every slot of the group, each of its
-simulations evaluating all of the group's new leaves in one network call. Each slot has
-preallocated episode arrays filled in place as moves are made. Since every slot makes one
-move per round, the mix weights set each task's share of the positions (not of the
-episodes: short episodes finish more often). A finished episode is
-copied out once, as a `Trajectory`, and its slot restarts at once with a fresh
-instance (seed and difficulty drawn from the worker's own generator; seeds are
-< 2**31, held-out evaluation uses seeds >= 2**31).
-
-Targets. Per position: the encoded root state, its legal mask and the search's policy
-target. Value targets:
-- puzzles: the episode's outcome (1.0 solved, 0.0 failed) at every position;
-- two-player games: ``z_t = outcome_final`` if the player to move at position t is the
-  player to move at the terminal state, else ``-outcome_final`` (``outcome_final`` is
-  from the view of that terminal player to move, the task contract's convention);
-- where the search proved the root (``search.proofs``), its exact value instead: the
-  outcome under best play, which exploration moves later in the episode cannot blur.
-A game's `Trajectory.outcome` is from the view of player 0 (the game's first player,
-also when a low difficulty starts the episode after opening moves, with either side
-to move), and ``success`` is "player 0 won". So, in replay, a game's success rate is
-player 0's win rate; note that the buffer's success/failure sampling weights, meant for
-puzzles, then also tilt games towards player-0 wins unless the two weights are equal.
+`create_selfplay_workers` starts ``num_workers`` of them as Ray actors. Each worker holds
+one `EpisodeGroup` per task id of the mix (episodes.py) and pushes finished trajectories
+through `common.handles.BoundedCalls`.
 
 Weights. ``play`` gets the published version and a one-element list holding the object
 reference of its state dict (a list, so Ray hands the reference over unresolved). A
@@ -56,7 +32,6 @@ the calls in flight are bounded, nothing grows with the number of episodes playe
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Sequence
@@ -65,13 +40,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actors.replay import Trajectory
-from actors.search import BatchedSearch, SearchConfig, SearchResult
+from actors.search import SearchConfig
 from actors.search.batched import Network
 from actors.selfplay.config import SelfPlayConfig
+from actors.selfplay.episodes import (
+    DIFFICULTY_BUCKETS,
+    DRAWS,
+    EPISODES,
+    LOSSES,
+    WINS,
+    EpisodeGroup,
+    bucket_name,
+    difficulty_bucket,
+    split_slots,
+)
 from actors.tasks.base import Task
-from actors.tasks.config import TaskEntry, TasksConfig
+from actors.tasks.config import TasksConfig
 from actors.tasks.registry import TaskMix
-from common.handles import Handle
+from common.handles import BoundedCalls, Handle, is_actor_unavailable
 from common.process import resident_bytes
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
@@ -79,214 +65,7 @@ if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds
 
 log = logging.getLogger(__name__)
 
-SEED_LIMIT = 2**31  # self-play instance seeds are below it; held-out evaluation seeds are at or above it
 NO_WEIGHTS = -1  # the version held before any published weights were loaded (the worker's own random init)
-DIFFICULTY_BUCKETS = 4  # statistics per quarter of [0, 1]
-MAX_GENERATE_ATTEMPTS = 100  # redraws of an instance that is terminal before its first move
-# Per (task id, difficulty bucket) episode counters: episodes, successes (puzzles) or player-0 wins, draws, losses.
-EPISODES, WINS, DRAWS, LOSSES = range(4)
-
-
-# ----- pure helpers ---------------------------------------------------------------------------
-
-
-def split_slots(weights: Sequence[float], total: int) -> list[int]:
-    """Slots per task: proportional to ``weights`` (largest remainder), at least 1 per positive weight.
-
-    Tasks with weight 0 get none. The result sums to ``total``, or to the number of
-    positive weights when that is larger.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    positive = w > 0
-    if not positive.any():
-        raise ValueError("selfplay: the task mix has no task with a positive weight")
-    total = max(int(total), int(positive.sum()))
-    ideal = w / w.sum() * total
-    slots = np.where(positive, np.maximum(1, np.floor(ideal)), 0).astype(np.int64)
-    while slots.sum() < total:  # give the rest to the largest shortfalls
-        slots[np.argmax(np.where(positive, ideal - slots, -np.inf))] += 1
-    while slots.sum() > total:  # the minimum of 1 overshot: take from the largest excesses
-        slots[np.argmax(np.where(slots > 1, slots - ideal, -np.inf))] -= 1
-    return slots.tolist()
-
-
-def game_value_targets(outcome_final: float, to_play_final: int, to_play: np.ndarray) -> np.ndarray:
-    """Two-player value targets ``float32 [T]`` from the terminal outcome and the movers ``to_play [T]``.
-
-    ``outcome_final`` is from the view of ``to_play_final``, the player to move at the
-    terminal state; each position gets the outcome from the view of its own mover.
-    """
-    return np.where(to_play == to_play_final, outcome_final, -outcome_final).astype(np.float32)
-
-
-def difficulty_bucket(difficulty: float) -> int:
-    """The statistics bucket of ``difficulty``: 0 .. DIFFICULTY_BUCKETS - 1 (quarters of [0, 1])."""
-    return min(int(difficulty * DIFFICULTY_BUCKETS), DIFFICULTY_BUCKETS - 1)
-
-
-def _bucket_name(bucket: int) -> str:
-    return f"{bucket / DIFFICULTY_BUCKETS:.2f}-{(bucket + 1) / DIFFICULTY_BUCKETS:.2f}"
-
-
-# ----- one task id's slots ----------------------------------------------------------------------
-
-
-class _EpisodeGroup:
-    """The slots of one task id: their `BatchedSearch` and preallocated episode arrays.
-
-    Per slot g, move t: ``tokens [G, T, L]``, ``legal [G, T, A]``, ``policy [G, T, A]``,
-    ``to_play [G, T]`` (T = the task's max_steps); ``length [G]`` moves made so far.
-    """
-
-    def __init__(
-        self, task_id: int, entry: TaskEntry, task: Task, network: Network, config: SearchConfig, num_slots: int
-    ) -> None:
-        spec = task.spec
-        self.task_id, self.entry, self.task = task_id, entry, task
-        self.two_player = spec.num_players == 2
-        self.num_slots = g = num_slots
-        self.max_steps = t = spec.max_steps
-        self.search = BatchedSearch(task, network, config, batch_size=g, task_id=task_id)
-        self.tokens = np.zeros((g, t, spec.obs_length), dtype=np.int64)
-        self.legal = np.zeros((g, t, spec.num_actions), dtype=np.bool_)
-        self.policy = np.zeros((g, t, spec.num_actions), dtype=np.float32)
-        self.to_play = np.zeros((g, t), dtype=np.int64)
-        self.exact_value = np.full((g, t), np.nan, dtype=np.float32)  # the proven root value, NaN if unproven
-        self.length = np.zeros(g, dtype=np.int64)
-        self.seeds = np.zeros(g, dtype=np.int64)  # each slot's current instance seed
-        self.difficulty = np.zeros(g, dtype=np.float64)
-        self.stale_moves = np.zeros(g, dtype=np.int64)  # moves made with weights older than the current ones
-        self.simulations = 0  # run by the search (fewer than moves x budget where proofs stopped it early)
-
-    def start(self, slots: np.ndarray, rng: np.random.Generator) -> None:
-        """Start fresh instances in ``slots [k]``: seeds < SEED_LIMIT, difficulty uniform in the entry's range."""
-        low, high = self.entry.difficulty
-        states = np.zeros((len(slots), self.task.spec.state_size), dtype=np.int64)
-        search_seeds = rng.integers(SEED_LIMIT, size=len(slots))
-        for i, slot in enumerate(slots.tolist()):
-            for _ in range(MAX_GENERATE_ATTEMPTS):
-                seed, difficulty = int(rng.integers(SEED_LIMIT)), float(rng.uniform(low, high))
-                state = self.task.generate(seed, difficulty)
-                if not self.task.is_terminal(state[None])[0]:
-                    break
-            else:
-                raise RuntimeError(f"selfplay: {self.task.name} generated {MAX_GENERATE_ATTEMPTS} finished instances")
-            states[i], self.seeds[slot], self.difficulty[slot] = state, seed, difficulty
-        self.length[slots] = 0
-        self.stale_moves[slots] = 0
-        self.search.reset_slots(slots, states, search_seeds)
-
-    def move(self) -> np.ndarray:
-        """One move in every slot: search, record the position, play. Returns the slots whose episode ended [k]."""
-        result: SearchResult = self.search.run()
-        rows = np.flatnonzero(result.searched)
-        self.simulations += int(result.simulations[rows].sum())
-        t = self.length[rows]
-        if (t >= self.max_steps).any():
-            raise RuntimeError(f"selfplay: a {self.task.name} episode is longer than its max_steps {self.max_steps}")
-        roots = self.search.root_states[rows]
-        self.tokens[rows, t] = self.task.encode(roots)
-        self.legal[rows, t] = self.task.legal_mask(roots)
-        self.policy[rows, t] = result.policy[rows]
-        self.exact_value[rows, t] = np.where(result.proven[rows], result.root_value[rows], np.nan)
-        if self.two_player:
-            self.to_play[rows, t] = self.task.to_play(roots)
-        self.search.advance(result.actions)
-        self.length[rows] += 1
-        return rows[self.search.done[rows]]
-
-    def trajectory(self, slot: int, final_state: np.ndarray, weights_version: int) -> Trajectory:
-        """The finished episode of ``slot`` (ending in ``final_state [S]``) as a `Trajectory` (copied rows)."""
-        n = int(self.length[slot])
-        outcome_final = float(self.task.outcome(final_state[None])[0])
-        if self.two_player:
-            to_play_final = int(self.task.to_play(final_state[None])[0])
-            value = game_value_targets(outcome_final, to_play_final, self.to_play[slot, :n])
-            outcome = outcome_final if to_play_final == 0 else -outcome_final  # player 0's view
-            success = outcome > 0
-        else:
-            value = np.full(n, outcome_final, dtype=np.float32)
-            outcome, success = outcome_final, outcome_final == 1.0
-        exact = self.exact_value[slot, :n]
-        value = np.where(np.isnan(exact), value, exact).astype(np.float32)
-        return Trajectory(
-            tokens=self.tokens[slot, :n].copy(),
-            legal=self.legal[slot, :n].copy(),
-            policy=self.policy[slot, :n].copy(),
-            value=value,
-            task_id=self.task_id,
-            family=self.task.family,
-            kind=self.task.kind,
-            difficulty=float(self.difficulty[slot]),
-            outcome=outcome,
-            success=bool(success),
-            weights_version=weights_version,
-        )
-
-
-# ----- the buffer, seen from the worker -----------------------------------------------------------
-
-
-class _Sink:
-    """Sends trajectory batches to the buffer (a Ray actor or a plain object) with a bound on calls in flight."""
-
-    def __init__(self, buffer: Any, max_in_flight: int) -> None:
-        self.buffer = None if buffer is None else Handle(buffer)
-        self.max_in_flight = max_in_flight
-        self.in_flight: collections.deque[tuple[Any, int]] = collections.deque()  # (call, positions), oldest first
-        self.pushes = 0
-        self.pushed_positions = 0
-        self.acked_positions = 0
-        self.lost_positions = 0  # in calls that failed because the buffer was unavailable
-        self.wait_seconds = 0.0  # time spent blocked on the buffer (backpressure)
-
-    @property
-    def in_flight_positions(self) -> int:
-        return sum(n for _, n in self.in_flight)
-
-    def push(self, trajectories: list[Trajectory], positions: int) -> None:
-        """Send one batch; while at the in-flight limit, first wait for the oldest call."""
-        self.pushes += 1
-        self.pushed_positions += positions
-        if self.buffer is None:
-            return
-        self.collect(block=False)
-        while len(self.in_flight) >= self.max_in_flight:
-            self._wait_oldest()
-        self.in_flight.append((self.buffer.submit("add", trajectories), positions))
-        if not self.buffer.is_actor:  # a plain buffer has stored them already
-            self.collect(block=False)
-
-    def collect(self, block: bool) -> None:
-        """Take the acknowledgements of finished calls; with ``block``, of every call in flight."""
-        if block:
-            while self.in_flight:
-                self._wait_oldest()
-            return
-        if not self.in_flight:
-            return
-        done = set(map(id, self.buffer.finished([call for call, _ in self.in_flight])))
-        for call, positions in [item for item in self.in_flight if id(item[0]) in done]:
-            self._settle(call, positions)
-        self.in_flight = collections.deque(item for item in self.in_flight if id(item[0]) not in done)
-
-    def _wait_oldest(self) -> None:
-        call, positions = self.in_flight.popleft()
-        start = time.perf_counter()
-        self._settle(call, positions)
-        self.wait_seconds += time.perf_counter() - start
-
-    def _settle(self, call: Any, positions: int) -> None:
-        """Wait for one call; a buffer that is restarting loses that batch (with a warning), anything else raises."""
-        try:
-            self.buffer.result(call)
-        except Exception as error:
-            if type(error).__name__ != "ActorUnavailableError":
-                raise
-            self.lost_positions += positions
-            log.warning("selfplay: the buffer was unavailable; %d positions were not stored (%s)", positions, error)
-            return
-        self.acked_positions += positions
 
 
 # ----- the worker ------------------------------------------------------------------------------------
@@ -297,8 +76,10 @@ class SelfPlayWorker:
 
     Args:
         tasks, model, search, selfplay: the run's configurations.
-        seed, worker_index: the worker's generator is ``np.random.default_rng([seed, worker_index])``;
-            the initial (random) network is drawn from ``seed``.
+        seed, worker_index, resumes: the worker draws its instances from
+            ``np.random.default_rng([seed, resumes, worker_index])``, ``resumes`` being how often the
+            run was resumed (state.json), so a resumed run plays new instances, not the same sequence
+            again; the initial (random) network is drawn from ``seed``.
         buffer: a Ray handle of the replay buffer, any object with ``add(list[Trajectory])``, or None.
         network: a search network callable to use instead of building ``model`` (tests, benchmarks);
             weights can be loaded only if it has ``load_state_dict``.
@@ -314,11 +95,13 @@ class SelfPlayWorker:
         worker_index: int,
         buffer: Any = None,
         *,
+        resumes: int = 0,
         network: Network | None = None,
     ) -> None:
         self.config = selfplay
         self.worker_index = worker_index
-        self.rng = np.random.default_rng([seed, worker_index])
+        self.resumes = resumes
+        self.rng = np.random.default_rng([seed, resumes, worker_index])
         mix = TaskMix(tasks)
         if network is None:
             from actors.inference import build_network
@@ -330,7 +113,7 @@ class SelfPlayWorker:
         self.weights_loads = 0
         sizes = split_slots([entry.weight for entry in mix.entries], selfplay.episodes_per_worker)
         self.groups = [
-            _EpisodeGroup(task_id, entry, task, self.network, search.with_overrides(entry.search), size)
+            EpisodeGroup(task_id, entry, task, self.network, search.with_overrides(entry.search), size)
             for task_id, (entry, task, size) in enumerate(zip(mix.entries, mix.tasks, sizes, strict=True))
             if size > 0
         ]
@@ -338,11 +121,16 @@ class SelfPlayWorker:
         self.task_names = _task_names(mix.tasks)
         for group in self.groups:
             group.start(np.arange(group.num_slots), self.rng)
-        self.sink = _Sink(buffer, selfplay.max_pending_pushes)
+        self.pushes = BoundedCalls(
+            Handle(_NoBuffer() if buffer is None else buffer),
+            "add",
+            selfplay.max_pending_pushes,
+            is_actor_unavailable,  # a restarting buffer loses that batch; a dead one ends the run
+            "selfplay: a push of trajectories to the replay buffer",
+        )
         self.queue: list[Trajectory] = []
         self.queued_positions = 0
         self.max_queued_positions = 0  # high-water mark, checked against `queue_bound`
-        self.max_pushes_in_flight = 0
         # Counters per (task id, difficulty bucket): see EPISODES, WINS, DRAWS, LOSSES.
         self.outcomes = np.zeros((len(mix.tasks), DIFFICULTY_BUCKETS, 4), dtype=np.int64)
         self.totals = {"episodes": 0, "positions": 0, "moves": 0, "seconds": 0.0, "stale_positions": 0}
@@ -399,9 +187,9 @@ class SelfPlayWorker:
 
     def flush(self) -> int:
         """Push every queued trajectory and wait for every call in flight; returns the positions they held."""
-        waiting = self.queued_positions + self.sink.in_flight_positions
+        waiting = self.queued_positions + self.pushes.in_flight_weight
         self._push_queue()
-        self.sink.collect(block=True)
+        self.pushes.collect(block=True)
         return waiting
 
     def stats(self) -> dict[str, Any]:
@@ -421,7 +209,7 @@ class SelfPlayWorker:
 
     # ----- one turn -------------------------------------------------------------------------------
 
-    def _turn(self, group: _EpisodeGroup) -> None:
+    def _turn(self, group: EpisodeGroup) -> None:
         """One move in every slot of ``group``; finished episodes are queued and their slots restarted."""
         live = int((~group.search.done).sum())
         finished = group.move()
@@ -434,7 +222,7 @@ class SelfPlayWorker:
         if self.queued_positions >= self.config.push_positions:
             self._push_queue()
 
-    def _finish(self, group: _EpisodeGroup, slot: int, final_state: np.ndarray) -> None:
+    def _finish(self, group: EpisodeGroup, slot: int, final_state: np.ndarray) -> None:
         trajectory = group.trajectory(slot, final_state, self.weights_version)
         self.queue.append(trajectory)
         self.queued_positions += trajectory.num_positions
@@ -454,8 +242,7 @@ class SelfPlayWorker:
             return
         batch, positions = self.queue, self.queued_positions
         self.queue, self.queued_positions = [], 0
-        self.sink.push(batch, positions)
-        self.max_pushes_in_flight = max(self.max_pushes_in_flight, len(self.sink.in_flight))
+        self.pushes.submit(batch, weight=positions)
 
     # ----- weights --------------------------------------------------------------------------------
 
@@ -496,6 +283,7 @@ class SelfPlayWorker:
         seconds = max(elapsed, 1e-9)
         return {
             "worker": self.worker_index,
+            "resumes": self.resumes,
             "episodes": int(delta["episodes"]),
             "positions": int(delta["positions"]),
             "moves": int(delta["moves"]),
@@ -515,15 +303,15 @@ class SelfPlayWorker:
         }
 
     def _push_stats(self) -> dict[str, Any]:
-        sink = self.sink
+        pushes = self.pushes
         return {
-            "pushes": sink.pushes,
-            "pushed_positions": sink.pushed_positions,
-            "acked_positions": sink.acked_positions,
-            "lost_positions": sink.lost_positions,
-            "push_wait_seconds": sink.wait_seconds,
-            "pushes_in_flight": len(sink.in_flight),
-            "max_pushes_in_flight": self.max_pushes_in_flight,
+            "pushes": pushes.calls,
+            "pushed_positions": pushes.submitted,
+            "acked_positions": pushes.acknowledged,
+            "lost_positions": pushes.lost,
+            "push_wait_seconds": pushes.wait_seconds,
+            "pushes_in_flight": pushes.in_flight,
+            "max_pushes_in_flight": pushes.max_seen_in_flight,
             "queued_positions": self.queued_positions,
             "max_queued_positions": self.max_queued_positions,
         }
@@ -541,10 +329,17 @@ class SelfPlayWorker:
                     rates = {"win": counts[WINS] / n, "draw": counts[DRAWS] / n, "loss": counts[LOSSES] / n}
                 else:
                     rates = {"success": counts[WINS] / n}
-                buckets[_bucket_name(bucket)] = {"episodes": n, **{k: float(v) for k, v in rates.items()}}
+                buckets[bucket_name(bucket)] = {"episodes": n, **{k: float(v) for k, v in rates.items()}}
             if buckets:
                 report[self.task_names[group.task_id]] = buckets
         return report
+
+
+class _NoBuffer:
+    """Where trajectories go when a worker has no buffer (tests, benchmarks): counted, then dropped."""
+
+    def add(self, trajectories: list[Trajectory]) -> None:
+        return None
 
 
 def _task_names(tasks: Sequence[Task]) -> list[str]:
@@ -564,15 +359,17 @@ def create_selfplay_workers(
     seed: int,
     buffer: Any = None,
     *,
+    resumes: int = 0,
     max_restarts: int = 0,
 ) -> list[Any]:
     """Start ``selfplay.num_workers`` `SelfPlayWorker` Ray actors (``num_cpus`` each); returns their handles.
 
-    Worker i draws its episodes from ``[seed, i]``. Requires ``ray.init`` first.
+    Worker i draws its episodes from ``[seed, resumes, i]``. Requires ``ray.init`` first.
     """
     import ray
 
     actor_class = ray.remote(num_cpus=selfplay.num_cpus, max_restarts=max_restarts)(SelfPlayWorker)
     return [
-        actor_class.remote(tasks, model, search, selfplay, seed, index, buffer) for index in range(selfplay.num_workers)
+        actor_class.remote(tasks, model, search, selfplay, seed, index, buffer, resumes=resumes)
+        for index in range(selfplay.num_workers)
     ]

@@ -1,11 +1,16 @@
 """Checkpoints: identical outputs after a round trip, clear errors on a mismatch, atomic writes, no pickle."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from common.tensorfile import TensorFileError, read_tensors, write_tensors
+from common.tensorfile import read_metadata as read_metadata_of
 from learner.checkpoint import CheckpointError, load_checkpoint, load_model, read_metadata, save_checkpoint
 from learner.models import TaskShape, build_model
 from tests.models.conftest import POOLED, SUDOKU4, small_config
@@ -81,3 +86,73 @@ def test_overwrite_replaces_the_checkpoint(tmp_path: Path):
     assert torch.equal(loaded.heads.policy[0].weight, second.heads.policy[0].weight)
     assert read_metadata(path)["extra"] == {"step": 2}
     assert len(list(tmp_path.iterdir())) == 2
+
+
+# ----- common.tensorfile: the one safetensors path (model and learner checkpoints, run-directory weights) ----
+
+
+def test_tensor_files_round_trip_torch_and_numpy_with_metadata(tmp_path: Path):
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    tensors = {"base": base, "tied": base, "column": base[:, 1], "rng": torch.get_rng_state()}  # shared, strided
+    write_tensors(tmp_path / "t.safetensors", tensors, metadata={"note": "text"})
+    loaded, metadata = read_tensors(tmp_path / "t.safetensors", "pt")
+    assert metadata == {"note": "text"} and loaded.keys() == tensors.keys()
+    assert all(torch.equal(loaded[name], tensors[name]) for name in tensors)
+    loaded["base"].add_(1)  # the caller's own copy
+    assert torch.equal(read_tensors(tmp_path / "t.safetensors", "pt")[0]["base"], base)
+
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3).T, "flag": np.array([True, False])}
+    write_tensors(tmp_path / "a.safetensors", arrays)
+    loaded, metadata = read_tensors(tmp_path / "a.safetensors", "np")
+    assert metadata == {} and all(np.array_equal(loaded[name], arrays[name]) for name in arrays)
+    assert loaded["w"].flags.writeable and read_tensors(tmp_path / "a.safetensors", "pt")[0]["w"].shape == (3, 2)
+
+    write_tensors(tmp_path / "mixed.safetensors", {"t": base, "a": arrays["w"]})
+    assert sorted(read_tensors(tmp_path / "mixed.safetensors", "np")[0]) == ["a", "t"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "mixed.safetensors", "t.safetensors"]
+
+
+def test_unreadable_tensor_files_raise_one_error_naming_the_file(tmp_path: Path):
+    with pytest.raises(TensorFileError, match=r"absent\.safetensors: no such file"):
+        read_tensors(tmp_path / "absent.safetensors")
+    torn = tmp_path / "torn.safetensors"
+    write_tensors(torn, {"w": np.zeros(100, dtype=np.float32)})
+    torn.write_bytes(torn.read_bytes()[:-10])
+    for read in (lambda: read_tensors(torn, "np"), lambda: read_metadata_of(torn)):
+        with pytest.raises(TensorFileError) as error:
+            read()
+        assert isinstance(error.value, ValueError)
+        assert str(error.value).startswith(f"{torn}: not a readable safetensors file (") and "\n" not in str(
+            error.value
+        )
+    with pytest.raises(ValueError, match="framework"):
+        read_tensors(torn, "jax")
+
+
+def test_numpy_tensor_files_do_not_load_torch(tmp_path: Path):
+    script = (
+        "import sys, numpy as np\n"
+        "from common.tensorfile import read_tensors, write_tensors\n"
+        f"write_tensors({str(tmp_path / 'w.safetensors')!r}, {{'w': np.ones(3)}})\n"
+        f"assert read_tensors({str(tmp_path / 'w.safetensors')!r}, 'np')[0]['w'].sum() == 3\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script], cwd=root, check=True)
+
+
+def test_run_directory_weights_use_tensor_files_and_name_a_damaged_file_in_one_line(tmp_path: Path):
+    from cluster.config import ConfigError
+    from cluster.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    weights = {"w": np.arange(4, dtype=np.float32), "b": np.ones((2, 2), dtype=np.float32)}
+    path = run.save_weights(3, weights, keep=2)
+    loaded = run.load_weights(3)
+    assert loaded.keys() == weights.keys() and all(np.array_equal(loaded[k], weights[k]) for k in weights)
+    path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(ConfigError) as error:
+        run.load_weights(3)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a readable safetensors file (") and "version 3" in message
+    assert "\n" not in message

@@ -1,5 +1,6 @@
 """The loss terms: masking, weights, correctness, the halting targets, EMA."""
 
+import copy
 import math
 
 import torch
@@ -103,3 +104,18 @@ def test_ema_tracks_the_weights():
     ema.update(model)
     torch.testing.assert_close(ema.model.heads.value[0].bias, before + 1.0)
     assert not any(p.requires_grad for p in ema.model.parameters())
+
+
+def test_value_error_is_the_first_segments_before_any_optimizer_step():
+    model = build_model(small_config("trm", max_segments=3, halt_exploration_prob=0.0), [SUDOKU4])
+    before = copy.deepcopy(model)
+    tokens, legal = torch.randint(1, 6, (4, 16)), torch.ones(4, 64, dtype=torch.bool)
+    targets = torch.tensor([1.0, 0.0, -1.0, 0.5])
+    batch = TrainingBatch(tokens, torch.zeros(4, dtype=torch.int64), legal, legal / 64.0, targets)
+    metrics = deep_supervision_step(model, batch, torch.optim.SGD(model.parameters(), lr=1.0))
+    assert metrics["segments"] == 3  # three optimizer steps (large ones) after the first segment's readout
+    with torch.no_grad():
+        encoded = before.encode(tokens, batch.task_ids)
+        _, first = before.segment(before.initial_carry(4, encoded.x.shape[1]), encoded)
+    assert not metrics["value_error"].requires_grad
+    torch.testing.assert_close(metrics["value_error"], (first.value - targets).abs())
