@@ -31,11 +31,14 @@ from actors.evaluator.config import EvaluationConfig
 from actors.replay.config import ReplayConfig
 from actors.search.config import SearchConfig
 from actors.selfplay.config import SelfPlayConfig
+from actors.serving.config import InferenceConfig
 from actors.tasks.config import TasksConfig
 from actors.tasks.registry import task_params
 from cluster.errors import ConfigError
 from learner.config import LearnerConfig
 from learner.model_config import ModelConfig, resolve
+
+STORAGES = ("local", "shared")
 
 
 @dataclass
@@ -48,12 +51,18 @@ class RayConfig:
 
 @dataclass
 class RunSettings:
-    """How the driver keeps the run directory and paces its calls."""
+    """How the driver keeps the run directory and paces its calls, and where the run's state lives.
+
+    ``storage``: "local" (the run directory is on the driver's disk: the replay buffer and the
+    learner, which write into it, are pinned to the driver's node) or "shared" (a path every
+    node mounts, e.g. NFS, EFS or a PersistentVolumeClaim: they may run on any node).
+    """
 
     save_every_seconds: float = field(default=120.0, metadata={"min": 1.0})
     keep_best: int = field(default=3, metadata={"min": 1})  # accepted weights versions kept on disk
     progress_every_seconds: float = field(default=10.0, metadata={"min": 0.1})
     train_seconds: float = field(default=5.0, metadata={"min": 0.1})  # length of one learner call
+    storage: str = field(default="local", metadata={"choices": STORAGES})
 
 
 @dataclass
@@ -69,6 +78,7 @@ class RunConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     run: RunSettings = field(default_factory=RunSettings)
 
 
@@ -193,11 +203,22 @@ def _list_index(node: list, key: str, override: str, keys: list[str]) -> int:
 
 def _convert(hint: Any, meta: Any, value: Any, source: str, where: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        if value is None:
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], meta, value, source, where)
+        sections = [a for a in inner if dataclasses.is_dataclass(a)]
+        if not sections:
+            return _convert(inner[0], meta, value, source, where)
+        if isinstance(value, dict):  # e.g. selfplay.num_workers: {min: 1, max: 32}
+            return build(sections[0], value, source, where)
+        scalar = next(a for a in inner if not dataclasses.is_dataclass(a))
+        if not _scalar_ok(scalar, meta, value):
+            keys = ", ".join(f.name for f in dataclasses.fields(sections[0]))
+            raise ConfigError(
+                f"{source}: {where}: expected {_expected(scalar, meta)} or a mapping of {keys}, got {_show(value)}"
+            )
+        return _convert(scalar, meta, value, source, where)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, source, where)
     if origin is list:

@@ -16,7 +16,8 @@ def check_fields(config: Any, section: str) -> None:
     """Raise ValueError naming ``section.field`` for any value outside its constraints; None always passes."""
     for f in dataclasses.fields(config):
         value, meta = getattr(config, f.name), f.metadata
-        if value is None or isinstance(value, (list, tuple)):  # optional values; pairs and lists are their owner's
+        if value is None or isinstance(value, (list, tuple)) or dataclasses.is_dataclass(value):
+            # optional values; pairs and lists are their owner's; a nested config checks itself
             continue
         where = f"{section}.{f.name}"
         if "choices" in meta and value not in meta["choices"]:

@@ -159,3 +159,16 @@ def test_config_show_and_config_errors_import_neither_torch_nor_ray(tmp_path, co
     loaded, code = result.stdout.strip().splitlines()[-1].rsplit(" ", 1)
     assert loaded == "[]", f"loaded {loaded}"
     assert int(code) == (2 if contents else 0), result.stderr
+
+
+def test_selfplay_workers_are_a_number_or_a_range():
+    assert load_config(None).selfplay.worker_range == (1, 1)
+    elastic = load_config(None, ["selfplay.num_workers={min: 2, max: 32}"]).selfplay
+    assert elastic.worker_range == (2, 32)
+    assert load_config(None, ["selfplay.num_workers=4"]).selfplay.worker_range == (4, 4)
+    with pytest.raises(ConfigError, match=r"num_workers: expected a positive integer or a mapping of min, max"):
+        load_config(None, ["selfplay.num_workers=0"])
+    with pytest.raises(ConfigError, match=r"selfplay.num_workers: expected min <= max, got min 3, max 2"):
+        load_config(None, ["selfplay.num_workers={min: 3, max: 2}"])
+    with pytest.raises(ConfigError, match=r"selfplay.num_workers.most: unknown key"):
+        load_config(None, ["selfplay.num_workers={most: 3}"])

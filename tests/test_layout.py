@@ -22,6 +22,7 @@ CONFIG_MODULES = [
     "actors/evaluator/config.py",
     "learner/config.py",
     "learner/model_config.py",
+    "actors/serving/config.py",
 ]
 
 

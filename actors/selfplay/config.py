@@ -12,11 +12,25 @@ from common.fields import check_fields
 
 
 @dataclass
+class WorkerRange:
+    """An elastic self-play pool: at least ``min`` workers, up to ``max`` as the cluster has room for them."""
+
+    min: int = field(default=1, metadata={"min": 1})
+    max: int = field(default=1, metadata={"min": 1})
+
+    def __post_init__(self) -> None:
+        check_fields(self, "selfplay.num_workers")
+        if self.min > self.max:
+            raise ValueError(f"expected min <= max, got min {self.min}, max {self.max}")
+
+
+@dataclass
 class SelfPlayConfig:
     """Self-play workers: how many, how many episodes each, and how they push to the buffer.
 
     Attributes:
-        num_workers: self-play actors in the run.
+        num_workers: self-play actors in the run: a number, or a range ``{min, max}`` for an
+            elastic pool that grows as the autoscaler adds nodes (see `worker_range`).
         episodes_per_worker: B, concurrent episode slots per worker (each task of the mix
             gets at least one, so a mix of more than B tasks gets one slot per task).
         play_seconds: length of one `SelfPlayWorker.play` call.
@@ -29,7 +43,7 @@ class SelfPlayConfig:
             from Ray) or "auto" (CUDA when torch sees a GPU).
     """
 
-    num_workers: int = field(default=1, metadata={"min": 1})
+    num_workers: int | WorkerRange = field(default=1, metadata={"min": 1})
     episodes_per_worker: int = field(default=64, metadata={"min": 1})
     play_seconds: float = field(default=5.0, metadata={"min": 0.0, "exclusive_min": True})
     push_positions: int = field(default=512, metadata={"min": 1})
@@ -39,4 +53,12 @@ class SelfPlayConfig:
     device: str = field(default="cpu", metadata={"choices": DEVICES})
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_workers, dict):  # built in code from a plain mapping
+            self.num_workers = WorkerRange(**self.num_workers)
         check_fields(self, "selfplay")
+
+    @property
+    def worker_range(self) -> tuple[int, int]:
+        """(fewest, most) self-play workers: both ``num_workers`` when it is a number."""
+        n = self.num_workers
+        return (n, n) if isinstance(n, int) else (n.min, n.max)
