@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -245,6 +246,34 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    """How many self-play workers one replay buffer and one driver loop can feed (`cluster.bench_scale`)."""
+    from cluster.bench_scale import bench_scale, format_scale_bench
+    from cluster.config import load_config
+
+    config = load_config(args.config, args.set)
+    result = bench_scale(
+        config,
+        seconds=args.seconds,
+        producers=args.producers,
+        echo_workers=args.echo_workers,
+        pending_sizes=args.pending,
+        address=args.address,
+        source=args.config,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_scale_bench(result))
+    return 0
+
+
+def cmd_bench_inference(args: argparse.Namespace) -> int:
+    """Self-play positions/s of N workers with their own networks vs the same N sharing one inference server."""
+    from cluster.bench_inference import format_inference_bench, run_bench_inference
+
+    result = run_bench_inference(args)
+    print(json.dumps(result, indent=2) if args.json else format_inference_bench(result))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
     from cluster.config import load_config
@@ -252,15 +281,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cluster.rundir import RunDir
     from cluster.runtime import start_ray
 
+    _check_run_dir_outlives_the_job(args.resume or args.run_dir, "--resume" if args.resume else "--run-dir")
     if args.resume:
         run_dir = RunDir(args.resume)
         config = run_dir.load_config(args.set)
+        run_dir.lock()
         if args.set:
             run_dir.save_config(config)  # the snapshot is what the run uses from now on
     else:
         config = load_config(args.config, args.set)
         stem = Path(args.config).stem if args.config else "defaults"
         run_dir = RunDir(args.run_dir or Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.lock()
         run_dir.create(config)
     print(f"run directory: {run_dir.path}", file=sys.stderr)
     driver = Driver(
@@ -268,13 +300,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     connection = start_ray(config.ray, args.address)
     print(f"ray: {connection.description}", file=sys.stderr)
-    if connection.embedded:
-        driver.check_fits(connection.cpus)
-    driver.start_actors()
+    room = driver.check_fits(connection.cpus) if connection.embedded else None
+    driver.start_actors(room)
     counters = driver.run()
     summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _check_run_dir_outlives_the_job(path: str | None, flag: str) -> None:
+    """Under `ray job submit`, refuse a run directory that would vanish with the job's working directory.
+
+    Ray runs a job's entrypoint in a temporary copy of ``--working-dir`` and deletes it later,
+    so a relative (or default, under ``runs/``) run directory would be lost with it.
+    """
+    if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:  # set by Ray for a job's entrypoint only
+        return
+    if path is None:
+        raise UsageError(
+            "--run-dir: required under ray job submit (the job's working directory is a temporary copy that"
+            " Ray deletes): give an absolute path on a persistent disk, e.g. --run-dir /mnt/runs/NAME"
+        )
+    if not Path(path).is_absolute():
+        raise UsageError(
+            f"{flag} {path}: under ray job submit a run directory must be an absolute path on a persistent disk"
+            f" (a relative one would be inside the job's temporary working directory {Path.cwd()}, which Ray deletes)"
+        )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -414,6 +465,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench_replay.add_argument("--turnovers", type=_positive_int, default=10, help="fillings of the capacity")
     bench_replay.add_argument("--json", action="store_true")
     bench_replay.set_defaults(handler=cmd_bench_replay)
+    bench_scale = bench_commands.add_parser("scale", help="how many self-play workers one buffer and one driver feed")
+    bench_scale.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config measured")
+    bench_scale.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    bench_scale.add_argument("--seconds", type=_positive_float, default=10.0, help="per measurement (default 10)")
+    bench_scale.add_argument("--producers", type=_positive_int, default=2, help="pushing (and sampling) actors")
+    bench_scale.add_argument(
+        "--echo-workers",
+        type=_positive_int,
+        default=16,
+        help="actors answering the driver loop with recorded worker statistics",
+    )
+    bench_scale.add_argument("--pending", type=_positive_int_list, default=(16, 256, 1024), help="pool sizes")
+    bench_scale.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
+    bench_scale.add_argument("--json", action="store_true")
+    bench_scale.set_defaults(handler=cmd_bench_scale)
+    bench_inference = bench_commands.add_parser(
+        "inference", help="self-play positions/s: each worker's own network vs one shared inference server"
+    )
+    bench_inference.add_argument(
+        "--config", default=str(DEFAULT_CONFIG), help="the run config whose self-play workers are measured"
+    )
+    bench_inference.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    bench_inference.add_argument("--workers", type=_positive_int, default=2, help="self-play workers (default 2)")
+    bench_inference.add_argument("--seconds", type=_positive_float, default=10.0, help="timed self-play per setting")
+    bench_inference.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or embedded)")
+    bench_inference.add_argument("--json", action="store_true")
+    bench_inference.set_defaults(handler=cmd_bench_inference)
 
     models = commands.add_parser("models", help="the networks").add_subparsers(
         dest="models_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser

@@ -47,6 +47,7 @@ class RayConfig:
 
     address: str | None = None
     num_cpus: int | None = field(default=None, metadata={"min": 1})
+    num_gpus: int | None = field(default=None, metadata={"min": 0})  # default: the GPUs Ray detects
 
 
 @dataclass

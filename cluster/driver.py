@@ -15,6 +15,21 @@ finishes, never spinning. What it does on each completion:
 Weights cross the cluster as one object-store entry per version: the return
 value of `learner.get_weights` is passed by reference, wrapped in a list so that
 Ray hands actors the reference and they fetch it once.
+
+Faults. A call that fails never ends the run and never blocks it:
+
+- a self-play worker whose process or node died is dropped and replaced (`cluster.pool`);
+- the replay buffer, the learner and the evaluator are restarted by Ray without limit: the
+  buffer reloads every acknowledged position from ``replay/``, the learner continues from
+  its last checkpoint in ``checkpoints/learner`` (the log says how many steps that lost),
+  the evaluator holds nothing to lose; a failed call to one of them is tried again after a
+  backoff (a gate's candidate is dropped: the next one comes ``candidate_every`` steps later);
+- every death and restart is logged with the actor's name, process and node (each actor
+  reports where it runs with its statistics; a new process id is a restart);
+- the weights version is the driver's own counter, so it never goes backwards.
+
+Ctrl-C or SIGTERM (`ray job stop`) ends the run: calls in flight finish, workers flush
+their episodes, the learner checkpoints, exit 0. A second signal aborts at once.
 """
 
 from __future__ import annotations
@@ -27,10 +42,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.config import ConfigError, RunConfig
+from cluster.pool import SelfPlayPool
 from cluster.rundir import RunDir
+from common.handles import actor_error_named
+from common.process import describe_location
 
-# How often the loop wakes without a finished call, to honour Ctrl-C and deadlines.
-WAKE_SECONDS = 1.0
+WAKE_SECONDS = 1.0  # how often the loop wakes without a finished call, to honour signals and deadlines
+GROW_EVERY_SECONDS = 5.0  # how often the self-play pool looks for room for more workers
+WAIT_LOG_SECONDS = 30.0  # a wait for an actor to be placed says so this often
+FLUSH_TIMEOUT_SECONDS = 120.0  # at the end: the longest wait for workers to push their episodes
+MAX_BACKOFF_SECONDS = 30.0
+MAX_CONSECUTIVE_FAILURES = 20  # of one actor's calls: then the run stops with the last error
 
 
 @dataclass
@@ -65,43 +87,53 @@ class Driver:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.counters = Counters()
         self.stop_reason: str | None = None
-        self.pending: dict[Any, tuple[str, int]] = {}
+        self.pending: dict[Any, tuple[str, Any]] = {}  # call -> (kind, worker index or actor name)
+        self.retry_at: dict[tuple[str, int], float] = {}  # calls to issue again after a failure
+        self.failures: dict[str, int] = {}  # consecutive failed calls per actor
         self.learner_waiting = False
         self.candidate: tuple[int, Any] | None = None  # (learner step, weights ref) being gated
         self.latest: dict[str, Any] = {}  # newest stats per source, for the progress line
+        self.pids: dict[str, int] = {}  # the process each actor last reported from
+        self._previous_handlers: dict[int, Any] = {}
 
     # ----- setup ------------------------------------------------------------------------
 
-    def actor_cpus(self) -> dict[str, float]:
-        """The CPUs each actor of this run declares to Ray."""
+    def actor_cpus(self, workers: int | None = None) -> dict[str, float]:
+        """The CPUs each actor of this run declares to Ray (``workers``: default the pool's minimum)."""
         c = self.config
+        workers = c.selfplay.worker_range[0] if workers is None else workers
         return {
             "learner": c.learner.num_cpus,
             "evaluator": c.evaluation.num_cpus,
             "replay": c.replay.num_cpus,
-            f"{c.selfplay.num_workers} self-play worker(s)": c.selfplay.num_workers * c.selfplay.num_cpus,
+            "inference": c.inference.servers * c.inference.num_cpus,
+            f"{workers} self-play worker(s)": workers * c.selfplay.num_cpus,
         }
 
-    def check_fits(self, cluster_cpus: float) -> None:
-        """On a fixed-size (embedded) Ray, refuse a config whose actors could never all be scheduled."""
+    def check_fits(self, cluster_cpus: float) -> int:
+        """On a fixed-size (embedded) Ray: refuse a config whose actors never all fit; returns the workers that do."""
         needed = self.actor_cpus()
         if sum(needed.values()) > cluster_cpus + 1e-9:
-            parts = ", ".join(f"{name} {cpus:g}" for name, cpus in needed.items())
+            parts = ", ".join(f"{name} {cpus:g}" for name, cpus in needed.items() if cpus)
             raise ConfigError(
                 f"the actors need {sum(needed.values()):g} CPUs ({parts}) but the embedded Ray has {cluster_cpus:g}: "
                 "lower selfplay.num_workers or the actors' num_cpus, or raise ray.num_cpus"
             )
+        others = sum(cpus for name, cpus in self.actor_cpus(0).items() if "self-play" not in name)
+        return int((cluster_cpus - others) // self.config.selfplay.num_cpus + 1e-9)
 
-    def start_actors(self) -> None:
+    def start_actors(self, room: int | None = None) -> None:
+        """Start every actor (``room``: the self-play workers that fit on a fixed Ray; None on a cluster)."""
         import ray
 
         from actors.evaluator import create_evaluator
         from actors.replay import create_replay_actor
-        from actors.selfplay import create_selfplay_workers
+        from actors.serving.server import create_inference_servers
         from actors.tasks.registry import TaskMix
         from learner.learner import create_learner
         from learner.models import TaskShape
 
+        self._catch_signals()
         config = self.config
         state = self.run_dir.load_state() if self.resume else None
         if state is not None:
@@ -110,8 +142,15 @@ class Driver:
             # its first checkpoint must not hand the same resume count (and instances) to the next.
             self.counters.resumes += 1
             self.run_dir.save_state({**state, "counters": vars(self.counters)})
+        # A local run directory is on the driver's disk: what writes into it runs on this node.
+        local = config.run.storage == "local"
+        node = ray.get_runtime_context().get_node_id() if local else ""
+        self.log(
+            f"run directory {self.run_dir.path}: "
+            + ("local: the replay buffer and the learner are pinned to this node" if local else "shared by every node")
+        )
         shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
-        self.buffer = create_replay_actor(config.replay, str(self.run_dir.path), seed=config.seed)
+        self.buffer = create_replay_actor(config.replay, str(self.run_dir.path), seed=config.seed, node_id=node)
         self.learner = create_learner(
             config.model,
             config.learner,
@@ -119,74 +158,131 @@ class Driver:
             self.buffer,
             config.seed,
             send_priorities=config.replay.sampling == "prioritized",
+            checkpoint_dir=str(self.run_dir.learner_dir),  # also what a restarted learner continues from
+            max_restarts=-1,
+            node_id=node,
         )
         self.evaluator = create_evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
-        self.workers = create_selfplay_workers(
-            config.tasks,
-            config.model,
-            config.search,
-            config.selfplay,
-            config.seed,
-            self.buffer,
-            resumes=self.counters.resumes,
-        )
-        if state is not None:
-            ray.get(self.learner.load_checkpoint.remote(str(self.run_dir.learner_dir)))
-            self.best = ray.put(self.run_dir.load_weights(self.counters.version))
-            c = self.counters
+        self.servers = create_inference_servers(config.inference, config.tasks, config.model, config.seed)
+        if self.servers:
             self.log(
-                f"resumed {self.run_dir.path} at version {c.version}, learner step {c.learner_step}"
+                f"{len(self.servers)} inference server(s) evaluate the workers' leaves "
+                f"({config.inference.num_gpus:g} GPU, {config.inference.num_cpus:g} CPU each)"
+            )
+        self.pool = SelfPlayPool(config, self.buffer, self.counters.resumes, room, self.log, self.servers)
+        singles = {"replay": self.buffer, "learner": self.learner, "evaluator": self.evaluator}
+        singles.update({f"inference{index}": server for index, server in enumerate(self.servers)})
+        for name, actor in singles.items():  # answered once each is placed: the log says where it runs
+            self.pending[actor.location.remote()] = ("where", name)
+        if state is not None:
+            self.best = ray.put(self.run_dir.load_weights(self.counters.version))
+            restored = self._restored_learner()
+            c = self.counters
+            if restored["fell_back"]:
+                self.log(
+                    f"learner: {restored['problems'][0]}; continued from the previous checkpoint "
+                    f"({restored['lost_steps']} learner step(s) lost)"
+                )
+            self.log(
+                f"resumed {self.run_dir.path} at version {c.version}, learner step {restored['step']}"
                 f" (resume {c.resumes}: self-play draws new instances)"
             )
+            self.counters.learner_step = restored["step"]
         else:
             # Version 0 is the learner's initial network: written out so a resume can find it.
             self.best = self.learner.get_weights.remote()
-            self.run_dir.save_weights(0, ray.get(self.best), keep=self.config.run.keep_best)
+            self.run_dir.save_weights(0, self._wait(self.best, "the learner"), keep=config.run.keep_best)
             self.save_checkpoint(wait=True)
+
+    def _restored_learner(self) -> dict[str, Any]:
+        """What the learner continued from; a ConfigError when it had nothing that loads."""
+        import ray
+
+        try:
+            restored = self._wait(self.learner.get_restored.remote(), "the learner")
+        except ray.exceptions.RayTaskError as error:
+            if not actor_error_named(error, "CheckpointError"):  # none of its checkpoints loads
+                raise
+            raise ConfigError(str(getattr(error, "cause", error))) from None
+        if restored is None:
+            raise ConfigError(f"{self.run_dir.learner_dir}: no learner checkpoint to resume from")
+        return restored
 
     # ----- the loop ---------------------------------------------------------------------
 
     def run(self) -> Counters:
-        import ray
 
         started = time.monotonic() - self.counters.elapsed_seconds
         session_start = time.monotonic()
-        next_save = session_start + self.config.run.save_every_seconds
-        next_progress = session_start + self.config.run.progress_every_seconds
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
         try:
-            for index, worker in enumerate(self.workers):
-                self._play(index, worker)
-            self._train()
-            while self.stop_reason is None:
-                ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAKE_SECONDS)
-                if ready:
-                    self._handle(ready[0], ray.get(ready[0]))
-                now = time.monotonic()
-                self.counters.elapsed_seconds = now - started
-                if self.max_seconds is not None and now - session_start >= self.max_seconds:
-                    self.stop_reason = f"--max-minutes {self.max_seconds / 60:g} reached"
-                if now >= next_progress:
-                    self.log(self.progress_line())
-                    self._replay_stats()
-                    next_progress = now + self.config.run.progress_every_seconds
-                if now >= next_save and not self._saving():
-                    self.save_checkpoint(wait=False)
-                    next_save = now + self.config.run.save_every_seconds
-        finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            self._loop(started, session_start)
+        except KeyboardInterrupt:  # a second signal: abort without the final checkpoint
+            self._restore_signals()
+            raise
         self.log(f"stopping: {self.stop_reason}")
         self.finish()
+        self._restore_signals()
         return self.counters
 
-    def _request_stop(self, signum: int, frame: Any) -> None:
-        if self.stop_reason is not None:  # a second Ctrl-C: stop without the final checkpoint
-            raise KeyboardInterrupt
-        self.stop_reason = "interrupted (Ctrl-C); finishing calls in flight and checkpointing"
-        self.log(f"\n{self.stop_reason} (press Ctrl-C again to abort)")
+    def _loop(self, started: float, session_start: float) -> None:
+        import ray
 
-    def _handle(self, ref: Any, result: dict[str, Any]) -> None:
+        next_save = session_start + self.config.run.save_every_seconds
+        next_progress = session_start + self.config.run.progress_every_seconds
+        next_grow = session_start + GROW_EVERY_SECONDS
+        for member in self.pool.start():
+            self._start_worker(member.index)
+        self._train()
+        while self.stop_reason is None:
+            if self.pending:
+                ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAKE_SECONDS)
+                if ready:
+                    self._complete(ready[0])
+            else:  # every call failed and waits for its retry: ray.wait([]) would return at once
+                time.sleep(WAKE_SECONDS)
+            now = time.monotonic()
+            self.counters.elapsed_seconds = now - started
+            self._issue_due_retries(now)
+            if self.max_seconds is not None and now - session_start >= self.max_seconds:
+                self.stop_reason = f"--max-minutes {self.max_seconds / 60:g} reached"
+            if now >= next_grow:
+                for member in self.pool.grow():
+                    self._start_worker(member.index)
+                next_grow = now + GROW_EVERY_SECONDS
+            if now >= next_progress:
+                self.log(self.progress_line())
+                self._actor_stats()
+                next_progress = now + self.config.run.progress_every_seconds
+            if now >= next_save and not self._saving():
+                self.save_checkpoint(wait=False)
+                next_save = now + self.config.run.save_every_seconds
+
+    def _catch_signals(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._request_stop)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self.stop_reason is not None:  # a second signal: stop without the final checkpoint
+            raise KeyboardInterrupt
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM, e.g. ray job stop"
+        self.stop_reason = f"interrupted ({name}); finishing calls in flight and checkpointing"
+        self.log(f"\n{self.stop_reason} (a second signal aborts)")
+
+    def _complete(self, ref: Any) -> None:
+        """Handle one finished call: its result, or its failure (never raised: the run goes on)."""
+        import ray
+
         kind, index = self.pending.pop(ref)
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayError as error:
+            self._on_failure(kind, index, error)
+            return
+        self.failures.pop(_actor_name(kind, index), None)
         if kind == "play":
             self._on_play(index, result)
         elif kind == "train":
@@ -194,13 +290,97 @@ class Driver:
         elif kind == "gate":
             self._on_gate(result)
         elif kind == "save":
-            self._on_saved(result, index)
+            self._on_saved(result)
         elif kind == "replay":
+            self._seen("replay", result)
             self.run_dir.append_metrics("replay", result)
+        elif kind == "where":
+            self._seen(index, {"actor": result})
+        elif kind == "placed":
+            self.pool.placed(index, result)
+        elif kind == "serve":
+            self._seen(f"inference{index}", result)
+            self.run_dir.append_metrics("inference", {"server": index, **result})
+
+    def _wait(self, ref: Any, what: str) -> Any:
+        """``ray.get(ref)``, waking every second so a signal can stop the wait, and saying why it waits."""
+        import ray
+
+        started = time.monotonic()
+        next_note = started + WAIT_LOG_SECONDS
+        while not ray.wait([ref], timeout=WAKE_SECONDS)[0]:
+            if self.stop_reason is not None:
+                raise KeyboardInterrupt
+            if time.monotonic() >= next_note:
+                self.log(
+                    f"still waiting for {what} to start ({time.monotonic() - started:.0f} s): is there room for it?"
+                )
+                next_note += WAIT_LOG_SECONDS
+        return ray.get(ref)
+
+    # ----- failures ---------------------------------------------------------------------
+
+    def _on_failure(self, kind: str, index: int, error: BaseException) -> None:
+        import ray
+
+        if kind in ("where", "placed"):
+            return  # a dead worker's play call fails too; another actor's next statistics say where it runs
+        name = _actor_name(kind, index)
+        count = self.failures[name] = self.failures.get(name, 0) + 1
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        summary = f"{type(error).__name__}: {first_line[:200]}"
+        if kind == "play" and isinstance(error, ray.exceptions.RayActorError):
+            self.failures.pop(name, None)
+            self.pool.lost(index, error)  # replaced at the pool's next growth check
+            return
+        if count >= MAX_CONSECUTIVE_FAILURES and self.stop_reason is None:
+            self.stop_reason = f"{name} failed {count} times in a row; the last: {summary}"
+            return
+        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (count - 1))
+        if kind == "gate":
+            self.candidate = None  # the learner offers another candidate later
+            self.log(f"evaluator: the gate failed ({summary}); the next candidate will be gated")
+            return
+        if kind in ("save", "replay", "serve"):
+            self.log(f"{name}: a {kind} call failed ({summary}); it comes round again")
+            return
+        self.log(f"{name}: a {kind} call failed ({summary}); calling again in {delay:g} s")
+        self.retry_at[(kind, index)] = time.monotonic() + delay
+
+    def _issue_due_retries(self, now: float) -> None:
+        for (kind, index), due in list(self.retry_at.items()):
+            if due > now or self.stop_reason is not None:
+                continue
+            del self.retry_at[(kind, index)]
+            if kind == "play" and index in self.pool.members:
+                self._play(index)
+            elif kind == "train":
+                self._train()
+
+    def _seen(self, name: str, stats: dict[str, Any]) -> None:
+        """Log where an actor runs the first time, and a restart when its process changed."""
+        location = stats.get("actor") or {}
+        pid = location.get("pid")
+        if pid is None or self.pids.get(name) == pid:
+            return
+        previous = self.pids.get(name)
+        self.pids[name] = pid
+        where = describe_location(location)
+        if previous is None:
+            self.log(f"{name} runs on {where}")
+        else:
+            self.log(f"{name}: its process {previous} died; Ray restarted it on {where}")
 
     # ----- self-play --------------------------------------------------------------------
 
-    def _play(self, index: int, worker: Any) -> None:
+    def _start_worker(self, index: int) -> None:
+        """Ask a new worker where it runs (answered once it is placed and built: the pool's cue that it
+        runs), then to play; calls to one actor run in order, so the answer comes first."""
+        self.pending[self.pool.members[index].handle.location.remote()] = ("placed", index)
+        self._play(index)
+
+    def _play(self, index: int) -> None:
+        worker = self.pool.members[index].handle
         call = worker.play.remote(self.counters.version, [self.best])
         self.pending[call] = ("play", index)
 
@@ -209,24 +389,37 @@ class Driver:
         self.counters.positions += stats["positions"]
         self.latest[f"play{index}"] = stats
         self.run_dir.append_metrics("selfplay", {"worker": index, "version": self.counters.version, **stats})
-        if self.stop_reason is None:
-            self._play(index, self.workers[index])
+        if self.stop_reason is None and index in self.pool.members:
+            self._play(index)
             if self.learner_waiting:  # new data: the learner may go on
                 self._train()
 
-    def _replay_stats(self) -> None:
-        """Ask the buffer for its statistics (size, rates, memory) for metrics.jsonl; one call at a time."""
-        if self.stop_reason is None and not any(kind == "replay" for kind, _ in self.pending.values()):
+    def _actor_stats(self) -> None:
+        """Ask the buffer and the inference servers for their statistics for metrics.jsonl; one call each at a time."""
+        if self.stop_reason is not None:
+            return
+        asking = set(self.pending.values())
+        if ("replay", 0) not in asking:
             self.pending[self.buffer.stats.remote()] = ("replay", 0)
+        for index, server in enumerate(self.servers):
+            if ("serve", index) not in asking:
+                self.pending[server.stats.remote()] = ("serve", index)
 
     # ----- training and gating ----------------------------------------------------------
 
     def _train(self) -> None:
         self.learner_waiting = False
+        if any(kind == "train" for kind, _ in self.pending.values()):
+            return
         call = self.learner.train.remote(max_seconds=self.config.run.train_seconds)
         self.pending[call] = ("train", 0)
 
     def _on_train(self, stats: dict[str, Any]) -> None:
+        previous_pid = self.pids.get("learner")
+        self._seen("learner", stats)
+        if previous_pid is not None and self.pids["learner"] != previous_pid:
+            lost = max(0, self.counters.learner_step - stats["step"] + stats.get("steps_this_call", 0))
+            self.log(f"learner continued from its last checkpoint: {lost} learner step(s) trained after it were lost")
         self.counters.learner_step = stats["step"]
         self.latest["train"] = stats
         self.run_dir.append_metrics("train", stats)
@@ -244,15 +437,26 @@ class Driver:
     def _on_gate(self, record: dict[str, Any]) -> None:
         import ray
 
+        self._seen("evaluator", record)
         step, weights = self.candidate
         self.candidate = None
         self.counters.iteration += 1
         record = {**record, "iteration": self.counters.iteration, "learner_step": step}
         self.latest["gate"] = record
         if record["accepted"]:
+            try:
+                state = ray.get(weights)
+            except ray.exceptions.RayError as error:  # the learner holding them died: the next candidate
+                self.log(f"gate {self.counters.iteration}: the accepted candidate's weights were lost ({error})")
+                return
             self.counters.version += 1
-            self.run_dir.save_weights(self.counters.version, ray.get(weights), keep=self.config.run.keep_best)
-            self.best = weights
+            self.run_dir.save_weights(self.counters.version, state, keep=self.config.run.keep_best)
+            # The driver's own object-store copy: it outlives the learner (and its node) that made it.
+            self.best = ray.put(state)
+            # Servers load it now rather than at the first worker's switch; a restarted server is sent the
+            # current weights by the first worker that finds it behind (`actors.serving.client`).
+            for server in self.servers:
+                server.set_weights.remote(self.counters.version, [self.best])
             self.counters.history.append({"version": self.counters.version, "learner_step": step, "time": time.time()})
         self.run_dir.append_evaluation({"kind": "gate", "version": self.counters.version, **record})
         self.log(
@@ -270,27 +474,48 @@ class Driver:
 
     def save_checkpoint(self, wait: bool) -> None:
         """Checkpoint the learner; state.json follows once the learner's files are written."""
-        import ray
-
         call = self.learner.save_checkpoint.remote(str(self.run_dir.learner_dir))
         if wait:
-            self._on_saved(ray.get(call), 0)
+            self._on_saved(self._wait(call, "the learner"))
         else:
             self.pending[call] = ("save", 0)
 
-    def _on_saved(self, learner_state: dict[str, Any], _: int) -> None:
+    def _on_saved(self, learner_state: dict[str, Any]) -> None:
         self.counters.learner_step = learner_state.get("step", self.counters.learner_step)
         self.run_dir.save_state({"counters": vars(self.counters), "learner": learner_state})
 
     def finish(self) -> None:
-        """Let calls in flight finish, push every finished episode, checkpoint."""
+        """Let calls in flight finish, push every finished episode, checkpoint; failures are logged, not raised."""
         import ray
 
-        while self.pending:  # handlers issue no new calls once stop_reason is set
-            ref = next(iter(self.pending))
-            self._handle(ref, ray.get(ref))
-        ray.get([worker.flush.remote() for worker in self.workers])
-        self.save_checkpoint(wait=True)
+        self.retry_at.clear()
+        # Calls to workers still waiting for a node (or their constructor) hold no work: not waited for.
+        placed = {index for index, member in self.pool.members.items() if member.ready}
+        for ref, (kind, index) in list(self.pending.items()):
+            if kind in ("where", "placed") or (kind == "play" and index not in placed):
+                del self.pending[ref]
+        deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
+        while self.pending and time.monotonic() < deadline:  # handlers issue no new calls once stop_reason is set
+            ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=deadline - time.monotonic())
+            if ready:
+                self._complete(ready[0])
+        if self.pending:
+            names = sorted({_actor_name(kind, index) for kind, index in self.pending.values()})
+            self.log(f"calls of {', '.join(names)} did not finish within {FLUSH_TIMEOUT_SECONDS:g} s; not waited for")
+            self.pending.clear()
+        flushes = {self.pool.members[index].handle.flush.remote(): index for index in placed}
+        done, late = ray.wait(list(flushes), num_returns=len(flushes), timeout=FLUSH_TIMEOUT_SECONDS)
+        for ref in done:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as error:
+                self.log(f"selfplay{flushes[ref]}: could not push its last episodes ({type(error).__name__})")
+        if late:
+            self.log(f"{len(late)} self-play worker(s) did not flush within {FLUSH_TIMEOUT_SECONDS:g} s")
+        try:
+            self.save_checkpoint(wait=True)
+        except ray.exceptions.RayError as error:
+            self.log(f"the final checkpoint failed ({type(error).__name__}); the last periodic one stands")
         self.log(self.progress_line())
 
     # ----- progress ---------------------------------------------------------------------
@@ -301,14 +526,22 @@ class Driver:
         rate = sum(p.get("positions_per_s", 0.0) for p in plays)
         train = self.latest.get("train", {})
         minutes, seconds = divmod(int(c.elapsed_seconds), 60)
+        pool = getattr(self, "pool", None)
         parts = [
             f"[{minutes:02d}:{seconds:02d}] v{c.version}",
             f"episodes {c.episodes:,}",
             f"positions {c.positions:,} ({rate:,.0f}/s)",
             f"step {c.learner_step:,}",
         ]
+        if pool is not None and (pool.elastic or pool.lost_workers):
+            parts.append(f"workers {len(pool.members)}/{pool.target}")
         if train.get("losses"):  # empty until the learner has trained a step
             parts.append(f"loss {train['losses']['total']:.3f}")
         if "gate" in self.latest:
             parts.append(f"gates {c.iteration}")
         return " | ".join(parts)
+
+
+def _actor_name(kind: str, index: int) -> str:
+    names = {"play": f"selfplay{index}", "train": "learner", "save": "learner", "gate": "evaluator"}
+    return names.get(kind, f"inference{index}" if kind == "serve" else kind)

@@ -9,13 +9,17 @@
     <run>/evaluations.jsonl    every gate and reference evaluation
 
 Every file but the two append-only logs is written atomically, so a crash at any
-moment leaves the previous consistent state.
+moment leaves the previous consistent state. A running `selfplay train` holds
+``<run>/.lock`` (an advisory lock the kernel releases when the process ends, however it
+ends), so a second run on the same directory is refused before it starts anything.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from common.storage import atomic_write_bytes, atomic_write_json
 from common.tensorfile import TensorFileError, read_tensors, write_tensors
 
 STATE_FORMAT = 1
+LOCK_FILE = ".lock"
 
 
 class RunDir:
@@ -42,6 +47,23 @@ class RunDir:
         self.evaluations_path = self.path / "evaluations.jsonl"
 
     # ----- creation and resume ------------------------------------------------------
+
+    def lock(self) -> None:
+        """Hold this run directory until the process exits; a directory a live run holds is refused."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        file = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 - held open for the process's lifetime
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            file.close()
+            raise ConfigError(f"{self.path}: in use by a running selfplay train ({holder})") from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"process {os.getpid()} on {socket.gethostname()}")
+        file.flush()
+        self._lock_file = file
 
     def create(self, config: RunConfig) -> None:
         """Start a new run here; refuses a directory that already holds one."""

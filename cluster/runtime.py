@@ -1,7 +1,7 @@
 """Starting or attaching to Ray.
 
 No address (neither ``--address`` nor ``RAY_ADDRESS``): an embedded local Ray
-with this machine's resources (or ``ray.num_cpus``). With an address, attach
+with this machine's resources (or ``ray.num_cpus`` and ``ray.num_gpus``). With an address, attach
 to that cluster and never pass resources, which belong to the cluster.
 """
 
@@ -30,8 +30,15 @@ def start_ray(config: RayConfig, address: str | None = None) -> RayConnection:
     if target:
         ray.init(address=target, logging_level="WARNING", log_to_driver=True)
         return RayConnection(f"the Ray cluster at {target}", False, _cpus())
-    ray.init(num_cpus=config.num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True)
-    return RayConnection(f"an embedded local Ray ({_cpus():g} CPUs)", True, _cpus())
+    ray.init(
+        num_cpus=config.num_cpus,
+        num_gpus=config.num_gpus,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=True,
+    )
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    return RayConnection(f"an embedded local Ray ({_cpus():g} CPUs, {gpus:g} GPUs)", True, _cpus())
 
 
 def _cpus() -> float:

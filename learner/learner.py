@@ -30,10 +30,11 @@ why: `learner.replay_client`), with at most two such calls in flight. The buffer
 importance weights (max 1) already scale each sample's loss.
 
 Checkpoints (`save_checkpoint` / `load_checkpoint`) hold no pickles: tensors go to
-safetensors files, everything else to JSON, and the manifest ``learner.json`` is
-written last, naming the files of its checkpoint, so a crash mid-save leaves the
-previous checkpoint whole (`learner.checkpoint`). A loaded checkpoint resumes training
-exactly: same weights, optimizer moments, counters, random states and the same sample seeds.
+safetensors files, everything else to JSON, and each checkpoint's manifest is written
+last, naming its files, so a crash mid-save leaves the previous checkpoint whole. The
+newest two are kept; when the newest does not load, the previous one is (`learner.checkpoint`).
+A loaded checkpoint resumes training exactly: same weights, optimizer moments, counters,
+random states and the same sample seeds.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ import numpy as np
 import torch
 
 from common.devices import resolve_device
-from common.process import resident_bytes
-from learner.checkpoint import check_tensors, load_learner_checkpoint, save_learner_checkpoint
+from common.process import ReportsLocation, actor_location, resident_bytes
+from learner.checkpoint import CheckpointError, check_tensors, load_learner_checkpoint, save_learner_checkpoint
 from learner.config import LearnerConfig
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
@@ -124,7 +125,7 @@ def _limit_reached(steps: int, started: float, max_steps: int | None, max_second
     return max_seconds <= 0 or (steps > 0 and time.perf_counter() - started >= max_seconds)
 
 
-class Learner:
+class Learner(ReportsLocation):
     """Trains a policy-value network on replay batches; a Ray actor via `create_learner`.
 
     Args:
@@ -146,6 +147,7 @@ class Learner:
         seed: int = 0,
         *,
         send_priorities: bool = False,
+        checkpoint_dir: str | None = None,
     ) -> None:
         self.config = learner
         self.model_config = model
@@ -177,6 +179,30 @@ class Learner:
         self.samples_trained = 0
         self.candidates_offered = 0
         self.inserted_total = 0  # the buffer's insert count as last seen
+        # A learner that Ray restarts runs this constructor again: it continues from the run's
+        # last checkpoint instead of from fresh weights (see `restored`).
+        self.restored: dict[str, Any] | None = None
+        # When no checkpoint loads, the learner refuses to work rather than train fresh weights into the
+        # run; the error is raised by its calls, not by this constructor, so the driver gets it as one
+        # CheckpointError (a failed constructor would only print a remote traceback).
+        self.restore_error: CheckpointError | None = None
+        if checkpoint_dir is not None:
+            try:
+                self.restored = self.load_checkpoint(checkpoint_dir)
+            except FileNotFoundError:  # a new run has none yet
+                pass
+            except CheckpointError as error:
+                self.restore_error = error
+
+    def get_restored(self) -> dict[str, Any] | None:
+        """The summary of the checkpoint this learner continued from when it started (None: it started fresh);
+        raises the `CheckpointError` when none of the checkpoints it was given loaded."""
+        self._check_restored()
+        return self.restored
+
+    def _check_restored(self) -> None:
+        if self.restore_error is not None:
+            raise self.restore_error
 
     # ----- training ---------------------------------------------------------------------------
 
@@ -189,6 +215,7 @@ class Learner:
         ``candidate_ready`` (this call ended on a step that is a multiple of ``candidate_every``)
         and ``waiting_for_data`` (with ``waiting_reason``: "not_ready" or "ratio").
         """
+        self._check_restored()
         started = time.perf_counter()
         totals: dict[str, float] = collections.defaultdict(float)
         self.clipped.norms.clear()
@@ -328,6 +355,7 @@ class Learner:
             "waiting_reason": waiting_reason,
             "priority_updates_lost": 0 if self.priorities is None else self.priorities.lost,
             "rss_bytes": resident_bytes(),
+            "actor": actor_location(),
         }
 
     # ----- weights ----------------------------------------------------------------------------
@@ -353,6 +381,7 @@ class Learner:
 
         The files and their format: `learner.checkpoint` (`save_learner_checkpoint`).
         """
+        self._check_restored()  # never write fresh weights over a run's checkpoints
         description = {
             "model_config": dataclasses.asdict(self.model_config),
             "task_shapes": [dataclasses.asdict(shape) for shape in self.task_shapes],
@@ -370,12 +399,19 @@ class Learner:
         return {**self._counters(), "directory": str(directory), "files": files}
 
     def load_checkpoint(self, directory: str | Path) -> dict[str, Any]:
-        """Restore the state `save_checkpoint` wrote into ``directory``; returns the same summary.
+        """Restore the newest checkpoint in ``directory`` that loads; returns `save_checkpoint`'s summary and which:
 
-        Raises FileNotFoundError without a manifest, and ValueError naming the file and the
-        tensor when the checkpoint does not fit this learner's network (`load_learner_checkpoint`).
+        ``loaded`` (the checkpoint's tag), ``manifest`` (``learner.json``, or ``learner.previous.json``
+        after a fallback), ``fell_back`` (the newest did not load; the warning is logged),
+        ``lost_steps`` (learner steps of the newest that the loaded one lacks) and ``problems``
+        (one line per checkpoint that did not load, newest first; `learner.checkpoint.LoadedCheckpoint`).
+
+        Raises FileNotFoundError when ``directory`` holds no checkpoint, and `CheckpointError` (a
+        ValueError, one line naming the directory and each problem) when none loads: damaged or
+        missing files, or checkpoints of another network. Then nothing was changed.
         """
-        manifest = load_learner_checkpoint(directory, self.model, self.ema, self.optimizer, self.exploration)
+        loaded = load_learner_checkpoint(directory, self.model, self.ema, self.optimizer, self.exploration)
+        manifest = loaded.manifest
         counters = manifest["counters"]
         self.step = counters["step"]
         self.optimizer_steps = counters["optimizer_steps"]
@@ -385,7 +421,8 @@ class Learner:
         # The sample seeds continue the checkpoint's sequence, whatever seed this learner was built with.
         self.seed = self.source.seed = int(manifest["seed"])
         self.source.reset(taken=counters["batches_taken"])
-        return {**self._counters(), "directory": str(directory), "files": sorted(manifest["files"].values())}
+        files = sorted(manifest["files"].values())
+        return {**self._counters(), "directory": str(directory), "files": files, **loaded.summary()}
 
     def _counters(self) -> dict[str, int]:
         return {
@@ -400,11 +437,14 @@ class Learner:
 # ----- Ray ----------------------------------------------------------------------------------------
 
 
-def learner_actor_options(config: LearnerConfig, name: str | None = None, max_restarts: int = 0) -> dict[str, Any]:
+def learner_actor_options(
+    config: LearnerConfig, name: str | None = None, max_restarts: int = 0, node_id: str | None = None
+) -> dict[str, Any]:
     """The Ray options of the learner actor: the CPUs and GPUs it really uses, so placement sees real demand.
 
-    No restarts by default: a restarted learner would start from fresh weights; resuming
-    is the driver's job (`load_checkpoint`).
+    No restarts by default: a restarted learner starts from fresh weights unless it has a
+    ``checkpoint_dir`` to continue from. ``node_id``: pin it to that node (not soft: the node
+    whose disk holds the run directory).
     """
     options: dict[str, Any] = {
         "num_cpus": config.num_cpus,
@@ -414,6 +454,10 @@ def learner_actor_options(config: LearnerConfig, name: str | None = None, max_re
     }
     if name is not None:
         options["name"] = name
+    if node_id:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
     return options
 
 
@@ -425,19 +469,24 @@ def create_learner(
     seed: int = 0,
     *,
     send_priorities: bool = False,
+    checkpoint_dir: str | None = None,
     name: str | None = None,
     max_restarts: int = 0,
+    node_id: str | None = None,
 ) -> Any:
     """Start a `Learner` as a Ray actor sampling from the buffer actor ``buffer``; returns its handle.
 
     ``send_priorities``: send priorities back to the buffer (pass ``replay.sampling == "prioritized"``).
+    ``checkpoint_dir``: the learner (also when Ray restarts it) continues from the checkpoint there.
     """
     import ray
 
     shapes = [TaskShape.of(shape) for shape in task_shapes]
-    options = learner_actor_options(learner, name=name, max_restarts=max_restarts)
+    options = learner_actor_options(learner, name=name, max_restarts=max_restarts, node_id=node_id)
     actor = ray.remote(Learner).options(**options)
-    return actor.remote(model, learner, shapes, buffer, seed, send_priorities=send_priorities)
+    return actor.remote(
+        model, learner, shapes, buffer, seed, send_priorities=send_priorities, checkpoint_dir=checkpoint_dir
+    )
 
 
 __all__: list[str] = [

@@ -268,14 +268,16 @@ def test_a_checkpoint_resumes_training_identically(tmp_path, model):
     assert torch.equal(resumed.exploration.get_state(), original.exploration.get_state())
 
 
-def test_a_new_checkpoint_replaces_the_files_of_the_previous_one(tmp_path):
+def test_a_new_checkpoint_keeps_the_previous_one_and_removes_older_ones(tmp_path):
     learner = make_learner(filled_buffer())
     first = learner.save_checkpoint(tmp_path)
     learner.train(max_steps=1)
     second = learner.save_checkpoint(tmp_path)
     # The model files come with the .json description learner.checkpoint writes beside them.
-    descriptions = [name.replace(".safetensors", ".json") for name in second["files"] if not name.startswith("state")]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["learner.json", *second["files"], *descriptions])
+    kept = [*first["files"], *second["files"]]  # the previous checkpoint stays as the fallback
+    descriptions = [name.replace(".safetensors", ".json") for name in kept if not name.startswith("state")]
+    manifests = ["learner.json", "learner.previous.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*manifests, *kept, *descriptions])
     assert not set(first["files"]) & set(second["files"])
     manifest = json.loads((tmp_path / "learner.json").read_text())
     assert manifest["counters"]["step"] == 1 and sorted(manifest["files"].values()) == second["files"]
@@ -283,6 +285,11 @@ def test_a_new_checkpoint_replaces_the_files_of_the_previous_one(tmp_path):
     # The EMA file is an ordinary model checkpoint: evaluation can load it without a learner.
     ema_model = load_model(tmp_path / manifest["files"]["ema"])
     assert weights_equal(learner.get_weights(ema=True), {k: v.numpy() for k, v in ema_model.state_dict().items()})
+
+    learner.train(max_steps=1)
+    third = learner.save_checkpoint(tmp_path)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(first["files"]) and set(second["files"]) | set(third["files"]) <= names
 
 
 def test_a_checkpoint_of_another_network_is_refused_naming_file_and_tensor(tmp_path):

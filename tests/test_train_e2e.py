@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,32 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.clusters import FAST, REPO, overrides
 from tests.conftest import ray_test_env, write_token
-
-REPO = Path(__file__).resolve().parents[1]
-
-# Small and fast: two task kinds, few simulations, short calls, promotion without a match.
-# The samples-per-insert bound paces the learner by self-play data, not by CPU speed: the
-# 60 steps between two candidates need about 960 new positions, i.e. many play calls issued
-# after the first promotion, so the workers are seen using it whatever the machine's speed.
-FAST = [
-    "tasks.mix=[{kind: tictactoe}, {kind: sudoku, params: {size: 4}}]",
-    "search.num_simulations=8",
-    "selfplay.episodes_per_worker=16",
-    "selfplay.play_seconds=1.0",
-    "selfplay.push_positions=64",
-    "replay.min_positions_to_sample=64",
-    "replay.segment_positions=256",
-    "learner.batch_size=32",
-    "learner.candidate_every=60",
-    "learner.max_samples_per_insert=2",
-    "evaluation.gating=always",
-    "evaluation.puzzles_per_task=4",
-    "evaluation.games_per_task=4",
-    "run.train_seconds=1.0",
-    "run.save_every_seconds=5",
-    "run.progress_every_seconds=2",
-]
 
 
 def selfplay(args: list[str], tmp_path: Path, timeout: float = 400) -> subprocess.CompletedProcess:
@@ -52,10 +30,6 @@ def selfplay(args: list[str], tmp_path: Path, timeout: float = 400) -> subproces
     return subprocess.run(
         [sys.executable, "-m", "cluster", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout
     )
-
-
-def overrides(values: list[str]) -> list[str]:
-    return [arg for value in values for arg in ("--set", value)]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -186,6 +160,11 @@ def test_ctrl_c_checkpoints_and_exits_cleanly(tmp_path):
     metrics = run_dir / "metrics.jsonl"
     while time.monotonic() < deadline and not (metrics.exists() and '"selfplay"' in metrics.read_text()):
         time.sleep(1.0)
+    # A second train on the directory this live run holds is refused in one line, before anything starts.
+    second = selfplay(["train", "--resume", str(run_dir)], tmp_path, timeout=60)
+    assert second.returncode == 2
+    holder = f"process {process.pid} on {socket.gethostname()}"
+    assert second.stderr.strip() == f"selfplay: {run_dir}: in use by a running selfplay train ({holder})"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 0, err[-3000:]
@@ -200,3 +179,39 @@ def test_bad_config_value_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     expected = "search.num_simulations: expected a positive integer, got -3"
     assert result.stderr.strip() == f"selfplay: configs/local.yaml: {expected}"
+
+
+def damage_newest_learner_checkpoint(learner_dir: Path, manifest: str = "learner.json") -> Path:
+    """Cut the model file that ``manifest`` names to half its length, as a crash mid-copy would."""
+    model = learner_dir / json.loads((learner_dir / manifest).read_text())["files"]["model"]
+    data = model.read_bytes()
+    model.write_bytes(data[: len(data) // 2])
+    return model
+
+
+def test_a_damaged_learner_checkpoint_resumes_from_the_previous_one_saying_so(first_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run[0], run_dir, ignore=shutil.ignore_patterns(".lock"))
+    learner_dir = run_dir / "checkpoints" / "learner"
+    previous_step = json.loads((learner_dir / "learner.previous.json").read_text())["counters"]["step"]
+    newest_step = json.loads((learner_dir / "learner.json").read_text())["counters"]["step"]
+    damaged = damage_newest_learner_checkpoint(learner_dir)
+
+    state = json.loads((run_dir / "state.json").read_text())["counters"]
+    target = state["iteration"] + 1
+    result = selfplay(["train", "--resume", str(run_dir), "--max-iterations", str(target)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    fallback = [line for line in result.stderr.splitlines() if "continued from the previous checkpoint" in line]
+    assert len(fallback) == 1 and str(damaged) in fallback[0], result.stderr[-3000:]
+    assert f"({newest_step - previous_step} learner step(s) lost)" in fallback[0]
+    assert f"learner step {previous_step} " in result.stderr
+    assert json.loads((run_dir / "state.json").read_text())["counters"]["iteration"] == target
+
+    # Both checkpoints damaged: one line naming the directory, exit 2, nothing started.
+    damage_newest_learner_checkpoint(learner_dir)
+    damage_newest_learner_checkpoint(learner_dir, "learner.previous.json")
+    result = selfplay(["train", "--resume", str(run_dir)], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and lines[-1].startswith(f"selfplay: {learner_dir}"), lines[-5:]

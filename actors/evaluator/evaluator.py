@@ -63,7 +63,7 @@ from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.config import TaskEntry, TasksConfig
 from actors.tasks.registry import TaskMix
-from common.process import resident_bytes
+from common.process import ReportsLocation, actor_location, resident_bytes
 
 if TYPE_CHECKING:
     from learner.models import ModelConfig
@@ -106,7 +106,7 @@ def task_labels(tasks: list[Task]) -> list[str]:
     return [name if names.count(name) == 1 else f"{name}#{task_id}" for task_id, name in enumerate(names)]
 
 
-class Evaluator:
+class Evaluator(ReportsLocation):
     """Gates candidates and measures models on the fixed held-out sets of a run's task mix.
 
     Plain class; `create_evaluator` makes it a Ray actor. The public methods take
@@ -151,6 +151,7 @@ class Evaluator:
         record.update(self.compare(candidate_network, best_network))
         record["seconds"] = round(time.perf_counter() - start, 3)
         record["rss_bytes"] = resident_bytes()
+        record["actor"] = actor_location()
         return record
 
     def reference(self, version: int, weights: list | dict) -> dict:

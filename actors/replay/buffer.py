@@ -27,7 +27,7 @@ from actors.replay.config import ReplayConfig
 from actors.replay.segments import REPLAY_SUBDIR, SegmentLog, SegmentRecord
 from actors.replay.store import RateWindow, TaskStore, draw_store
 from actors.replay.trajectory import Trajectory, concat_rows, rows_from
-from common.process import resident_bytes
+from common.process import ReportsLocation, actor_location, resident_bytes
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class ReplayNotReadyError(RuntimeError):
     """`sample` was called before the buffer (or the requested task) can give a batch."""
 
 
-class ReplayBuffer:
+class ReplayBuffer(ReportsLocation):
     """Bounded replay of self-play positions, one store per task id, durable in ``run_dir``.
 
     Args:
@@ -260,6 +260,7 @@ class ReplayBuffer:
             "memory_bytes": self.memory_bytes(),
             **log_stats,
             "rss_bytes": resident_bytes(),
+            "actor": actor_location(),
             "pid": os.getpid(),
         }
 

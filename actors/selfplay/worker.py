@@ -58,7 +58,7 @@ from actors.tasks.base import Task
 from actors.tasks.config import TasksConfig
 from actors.tasks.registry import TaskMix
 from common.handles import BoundedCalls, Handle, is_actor_unavailable
-from common.process import resident_bytes
+from common.process import ReportsLocation, actor_location, resident_bytes
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
     from learner.models import ModelConfig
@@ -71,18 +71,21 @@ NO_WEIGHTS = -1  # the version held before any published weights were loaded (th
 # ----- the worker ------------------------------------------------------------------------------------
 
 
-class SelfPlayWorker:
+class SelfPlayWorker(ReportsLocation):
     """B episodes of the task mix, played by batched search with a local copy of the network.
 
     Args:
         tasks, model, search, selfplay: the run's configurations.
-        seed, worker_index, resumes: the worker draws its instances from
+        seed, worker_index, resumes, incarnation: the worker draws its instances from
             ``np.random.default_rng([seed, resumes, worker_index])``, ``resumes`` being how often the
             run was resumed (state.json), so a resumed run plays new instances, not the same sequence
-            again; the initial (random) network is drawn from ``seed``.
+            again; a replacement of a worker that died (``incarnation`` > 0) appends its incarnation
+            for the same reason. The initial (random) network is drawn from ``seed``.
         buffer: a Ray handle of the replay buffer, any object with ``add(list[Trajectory])``, or None.
         network: a search network callable to use instead of building ``model`` (tests, benchmarks);
-            weights can be loaded only if it has ``load_state_dict``.
+            weights can be loaded only if it has ``load_state_dict`` (or ``use_weights``).
+        inference: an `InferenceServer` actor handle: leaves are evaluated there through
+            `actors.serving.client.RemoteNetwork`, and the worker builds no model of its own.
     """
 
     def __init__(
@@ -96,13 +99,22 @@ class SelfPlayWorker:
         buffer: Any = None,
         *,
         resumes: int = 0,
+        incarnation: int = 0,
         network: Network | None = None,
+        inference: Any = None,
     ) -> None:
         self.config = selfplay
         self.worker_index = worker_index
         self.resumes = resumes
-        self.rng = np.random.default_rng([seed, resumes, worker_index])
+        self.incarnation = incarnation
+        self.rng = np.random.default_rng([seed, resumes, worker_index] + ([incarnation] if incarnation else []))
         mix = TaskMix(tasks)
+        if inference is not None:  # leaves go to a shared server: no local model, no torch weights here
+            from actors.serving.client import RemoteNetwork
+
+            if network is not None:
+                raise ValueError("SelfPlayWorker: give a network or an inference server, not both")
+            network = RemoteNetwork(inference)
         if network is None:
             from actors.inference import build_network
 
@@ -247,12 +259,18 @@ class SelfPlayWorker:
     # ----- weights --------------------------------------------------------------------------------
 
     def _load_weights(self, version: int, weights: Any) -> None:
-        """Fetch the state dict (one ``ray.get`` of the reference) and load it into the shared network."""
+        """Switch every slot to ``version``: fetch the state dict (one ``ray.get`` of the reference) and load it
+        into the shared network, or, with a `RemoteNetwork`, have its server hold ``version`` (a server loads
+        a version once, whoever sends it first: the driver or one of its workers); its later replies are
+        checked against ``version`` (actors/serving/client.py), so trajectories record it correctly."""
         from actors.inference import fetch_weights
 
-        if not hasattr(self.network, "load_state_dict"):
+        if hasattr(self.network, "use_weights"):  # the weights live on the inference server
+            self.network.use_weights(version, weights)
+        elif hasattr(self.network, "load_state_dict"):
+            self.network.load_state_dict(fetch_weights(weights))
+        else:
             raise TypeError("selfplay.play: this worker's network cannot load weights")
-        self.network.load_state_dict(fetch_weights(weights))
         for group in self.groups:  # moves made so far in running episodes now count as stale
             group.stale_moves[:] = group.length
         self.weights_version = version
@@ -284,6 +302,8 @@ class SelfPlayWorker:
         return {
             "worker": self.worker_index,
             "resumes": self.resumes,
+            "incarnation": self.incarnation,
+            "actor": actor_location(),
             "episodes": int(delta["episodes"]),
             "positions": int(delta["positions"]),
             "moves": int(delta["moves"]),
@@ -351,6 +371,36 @@ def _task_names(tasks: Sequence[Task]) -> list[str]:
 # ----- Ray -----------------------------------------------------------------------------------------------
 
 
+def start_selfplay_worker(
+    tasks: TasksConfig,
+    model: ModelConfig,
+    search: SearchConfig,
+    selfplay: SelfPlayConfig,
+    seed: int,
+    index: int,
+    buffer: Any = None,
+    *,
+    resumes: int = 0,
+    incarnation: int = 0,
+    inference: Any = None,
+) -> Any:
+    """Start self-play worker ``index`` as a Ray actor (``num_cpus``, spread over the nodes); returns its handle.
+
+    Ray does not restart it: a worker that died is replaced by the driver's pool with the next
+    ``incarnation``. ``inference``: an inference-server handle to evaluate leaves on (None: its
+    own network). Requires ``ray.init`` first.
+    """
+    import ray
+
+    options = {"num_cpus": selfplay.num_cpus, "max_restarts": 0, "scheduling_strategy": "SPREAD"}
+    extra = {"inference": inference} if inference is not None else {}
+    return (
+        ray.remote(SelfPlayWorker)
+        .options(**options)
+        .remote(tasks, model, search, selfplay, seed, index, buffer, resumes=resumes, incarnation=incarnation, **extra)
+    )
+
+
 def create_selfplay_workers(
     tasks: TasksConfig,
     model: ModelConfig,
@@ -360,16 +410,24 @@ def create_selfplay_workers(
     buffer: Any = None,
     *,
     resumes: int = 0,
-    max_restarts: int = 0,
+    inference_servers: list[Any] | None = None,
 ) -> list[Any]:
-    """Start ``selfplay.num_workers`` `SelfPlayWorker` Ray actors (``num_cpus`` each); returns their handles.
+    """Start ``selfplay.num_workers`` (its ``min`` for a range) workers with `start_selfplay_worker`.
 
-    Worker i draws its episodes from ``[seed, resumes, i]``. Requires ``ray.init`` first.
+    Worker i draws its episodes from ``[seed, resumes, i]``; servers are assigned round-robin.
     """
-    import ray
-
-    actor_class = ray.remote(num_cpus=selfplay.num_cpus, max_restarts=max_restarts)(SelfPlayWorker)
+    servers = inference_servers or []
     return [
-        actor_class.remote(tasks, model, search, selfplay, seed, index, buffer, resumes=resumes)
-        for index in range(selfplay.num_workers)
+        start_selfplay_worker(
+            tasks,
+            model,
+            search,
+            selfplay,
+            seed,
+            index,
+            buffer,
+            resumes=resumes,
+            inference=servers[index % len(servers)] if servers else None,
+        )
+        for index in range(selfplay.worker_range[0])
     ]

@@ -20,7 +20,8 @@ class InferenceConfig:
         servers: inference-server actors; 0: every worker runs its own network.
         num_gpus: GPUs each server declares to Ray (a GPU node then feeds many CPU workers).
         num_cpus: CPUs each server declares.
-        max_batch: most rows one forward pass of a server evaluates (requests are merged up to it).
+        max_batch: most rows one forward pass of a server evaluates: waiting requests are merged up to
+            it (a single larger request is evaluated in slices of it).
         device: where a server runs the network: "auto" (CUDA when it has a GPU), "cpu" or "cuda".
         threads: torch intra-op threads of a server on CPU.
     """
