@@ -492,12 +492,16 @@ def _driver_loop(
 def capacity(worker: dict[str, Any], buffer: dict[str, Any], driver: dict[str, Any], config: Any) -> dict[str, Any]:
     """Workers the buffer and the driver can each feed, the largest pool, and what sharding the buffer would need."""
     rate = worker["positions_per_s"]
-    insert = buffer["insert"]["insert_per_s_own_core"]
+    # Shards are independent actors, each with its directory and (on a cluster) its core: the
+    # measured shard's rate on a core of its own, times replay.shards.
+    shards = config.replay.shards
+    insert = buffer["insert"]["insert_per_s_own_core"] * shards
     buffer_workers = insert / rate
     driver_workers = driver["calls_per_s_own_core"] / worker["driver_calls_per_s"]
     result: dict[str, Any] = {
         "target_workers": TARGET_WORKERS,
         "worker_positions_per_s": rate,
+        "buffer_shards": shards,
         "buffer_insert_per_s": insert,
         "buffer_workers": buffer_workers,
         "driver_calls_per_s": driver["calls_per_s_own_core"],
@@ -509,14 +513,15 @@ def capacity(worker: dict[str, Any], buffer: dict[str, Any], driver: dict[str, A
     ratio = config.learner.max_samples_per_insert
     per_sampled = buffer["sample"]["serving_s"] / max(buffer["sample"]["sample_positions"], 1)
     if ratio is not None:
-        result["buffer_insert_per_s_at_replay_ratio"] = 1.0 / (1.0 / insert + ratio * per_sampled)
+        result["buffer_insert_per_s_at_replay_ratio"] = shards / (shards / insert + ratio * per_sampled)
         result["buffer_workers_at_replay_ratio"] = result["buffer_insert_per_s_at_replay_ratio"] / rate
         result["replay_ratio"] = ratio
     result["meets_target"] = result["largest_pool"] >= TARGET_WORKERS
-    shards = max(1, math.ceil(TARGET_WORKERS / buffer_workers))
-    result["buffer_shards_for_target"] = shards
-    result["pool_with_shards"] = min(shards * buffer_workers, driver_workers)
-    result["next_limit"] = "driver" if driver_workers < shards * buffer_workers else "buffer"
+    per_shard = buffer_workers / shards
+    needed = max(shards, math.ceil(TARGET_WORKERS / per_shard))
+    result["buffer_shards_for_target"] = needed
+    result["pool_with_shards"] = min(needed * per_shard, driver_workers)
+    result["next_limit"] = "driver" if driver_workers < needed * per_shard else "buffer"
     return result
 
 
@@ -577,8 +582,8 @@ def format_scale_bench(result: dict[str, Any]) -> str:
         "",
         f"capacity, in workers of {c['worker_positions_per_s']:,.0f} positions/s "
         f"(own core = work / (wall - time waiting for a CPU), at least its CPU time):",
-        f"  buffer: {c['buffer_insert_per_s']:,.0f} positions/s / {c['worker_positions_per_s']:,.0f} "
-        f"= {c['buffer_workers']:,.0f} workers"
+        f"  buffer: {c['buffer_insert_per_s']:,.0f} positions/s ({c['buffer_shards']} shard(s), replay.shards) / "
+        f"{c['worker_positions_per_s']:,.0f} = {c['buffer_workers']:,.0f} workers"
         + (
             f" ({c['buffer_workers_at_replay_ratio']:,.0f} if the learner also drew its whole replay ratio, "
             f"{c['replay_ratio']:g} samples per inserted position)"
@@ -597,9 +602,9 @@ def format_scale_bench(result: dict[str, Any]) -> str:
         )
     else:
         lines.append(
-            f"  below the target of {c['target_workers']}: {c['buffer_shards_for_target']} buffer shard(s) would feed "
-            f"{c['buffer_shards_for_target'] * c['buffer_workers']:,.0f} workers; the next limit is the "
-            f"{c['next_limit']} ({c['pool_with_shards']:,.0f} workers)"
+            f"  below the target of {c['target_workers']}: --set replay.shards={c['buffer_shards_for_target']} "
+            f"would feed {c['buffer_shards_for_target'] * c['buffer_workers'] / c['buffer_shards']:,.0f} workers; "
+            f"the next limit is the {c['next_limit']} ({c['pool_with_shards']:,.0f} workers)"
         )
     return "\n".join(lines)
 

@@ -286,6 +286,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = RunDir(args.resume)
         config = run_dir.load_config(args.set)
         run_dir.lock()
+        shards = run_dir.load_config().replay.shards
+        if config.replay.shards != shards:  # the positions are in that many shard directories
+            raise ConfigError(
+                f"{run_dir.config_path}: replay.shards: a resumed run keeps its {shards}, got {config.replay.shards}"
+            )
         if args.set:
             run_dir.save_config(config)  # the snapshot is what the run uses from now on
     else:
@@ -300,7 +305,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     connection = start_ray(config.ray, args.address)
     print(f"ray: {connection.description}", file=sys.stderr)
-    room = driver.check_fits(connection.cpus) if connection.embedded else None
+    if connection.embedded:
+        import ray
+
+        room = driver.check_fits(ray.cluster_resources())
+    else:
+        room = None
     driver.start_actors(room)
     counters = driver.run()
     summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}

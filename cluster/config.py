@@ -104,6 +104,12 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         resolve(config.model)  # constraints between fields, e.g. width divisible by heads
     except ValueError as error:
         raise ConfigError(f"{source}: {error}") from None
+    fewest_workers = config.selfplay.worker_range[0]
+    if config.replay.shards > fewest_workers:  # a shard no worker pushes to never fills: the learner would wait
+        raise ConfigError(
+            f"{source}: replay.shards: expected at most the fewest self-play workers ({fewest_workers}), "
+            f"got {config.replay.shards}"
+        )
     return config
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.config import ConfigError, RunConfig
-from cluster.pool import SelfPlayPool
+from cluster.pool import SelfPlayPool, actor_resources
 from cluster.rundir import RunDir
 from common.handles import actor_error_named
 from common.process import describe_location
@@ -98,36 +98,34 @@ class Driver:
 
     # ----- setup ------------------------------------------------------------------------
 
-    def actor_cpus(self, workers: int | None = None) -> dict[str, float]:
-        """The CPUs each actor of this run declares to Ray (``workers``: default the pool's minimum)."""
-        c = self.config
-        workers = c.selfplay.worker_range[0] if workers is None else workers
-        return {
-            "learner": c.learner.num_cpus,
-            "evaluator": c.evaluation.num_cpus,
-            "replay": c.replay.num_cpus,
-            "inference": c.inference.servers * c.inference.num_cpus,
-            f"{workers} self-play worker(s)": workers * c.selfplay.num_cpus,
-        }
-
-    def check_fits(self, cluster_cpus: float) -> int:
-        """On a fixed-size (embedded) Ray: refuse a config whose actors never all fit; returns the workers that do."""
-        needed = self.actor_cpus()
-        if sum(needed.values()) > cluster_cpus + 1e-9:
-            parts = ", ".join(f"{name} {cpus:g}" for name, cpus in needed.items() if cpus)
-            raise ConfigError(
-                f"the actors need {sum(needed.values()):g} CPUs ({parts}) but the embedded Ray has {cluster_cpus:g}: "
-                "lower selfplay.num_workers or the actors' num_cpus, or raise ray.num_cpus"
-            )
-        others = sum(cpus for name, cpus in self.actor_cpus(0).items() if "self-play" not in name)
-        return int((cluster_cpus - others) // self.config.selfplay.num_cpus + 1e-9)
+    def check_fits(self, cluster: dict[str, float]) -> int:
+        """On a fixed-size (embedded) Ray with ``cluster`` resources: refuse a config whose actors never all fit;
+        returns the self-play workers that do."""
+        low = self.config.selfplay.worker_range[0]
+        others = actor_resources(self.config, 0)
+        worker = actor_resources(self.config, 1)["selfplay0"]
+        rooms = []
+        for resource, key in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
+            have = cluster.get(resource, 0.0)
+            needs = {name: amounts[resource] for name, amounts in others.items() if resource in amounts}
+            left = have - sum(needs.values())  # for self-play workers
+            needs[f"{low} self-play worker(s)"] = low * worker.get(resource, 0.0)
+            if sum(needs.values()) > have + 1e-9:
+                parts = ", ".join(f"{name} {amount:g}" for name, amount in needs.items() if amount)
+                raise ConfigError(
+                    f"the actors need {sum(needs.values()):g} {resource}s ({parts}) but the embedded Ray has "
+                    f"{have:g}: lower selfplay.num_workers or the actors' {key}, or raise ray.{key}"
+                )
+            if resource in worker:
+                rooms.append(int(left // worker[resource] + 1e-9))
+        return min(rooms)  # CPUs at least: a worker declares more than 0
 
     def start_actors(self, room: int | None = None) -> None:
         """Start every actor (``room``: the self-play workers that fit on a fixed Ray; None on a cluster)."""
         import ray
 
         from actors.evaluator import create_evaluator
-        from actors.replay import create_replay_actor
+        from actors.replay import create_replay_shards
         from actors.serving.server import create_inference_servers
         from actors.tasks.registry import TaskMix
         from learner.learner import create_learner
@@ -148,14 +146,15 @@ class Driver:
         self.log(
             f"run directory {self.run_dir.path}: "
             + ("local: the replay buffer and the learner are pinned to this node" if local else "shared by every node")
+            + (f"; the replay buffer is {config.replay.shards} shards" if config.replay.shards > 1 else "")
         )
         shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
-        self.buffer = create_replay_actor(config.replay, str(self.run_dir.path), seed=config.seed, node_id=node)
+        self.buffers = create_replay_shards(config.replay, str(self.run_dir.path), seed=config.seed, node_id=node)
         self.learner = create_learner(
             config.model,
             config.learner,
             shapes,
-            self.buffer,
+            self.buffers,
             config.seed,
             send_priorities=config.replay.sampling == "prioritized",
             checkpoint_dir=str(self.run_dir.learner_dir),  # also what a restarted learner continues from
@@ -169,8 +168,9 @@ class Driver:
                 f"{len(self.servers)} inference server(s) evaluate the workers' leaves "
                 f"({config.inference.num_gpus:g} GPU, {config.inference.num_cpus:g} CPU each)"
             )
-        self.pool = SelfPlayPool(config, self.buffer, self.counters.resumes, room, self.log, self.servers)
-        singles = {"replay": self.buffer, "learner": self.learner, "evaluator": self.evaluator}
+        self.pool = SelfPlayPool(config, self.buffers, self.counters.resumes, room, self.log, self.servers)
+        singles = {_actor_name("replay", shard): buffer for shard, buffer in enumerate(self.buffers)}
+        singles.update({"learner": self.learner, "evaluator": self.evaluator})
         singles.update({f"inference{index}": server for index, server in enumerate(self.servers)})
         for name, actor in singles.items():  # answered once each is placed: the log says where it runs
             self.pending[actor.location.remote()] = ("where", name)
@@ -292,7 +292,7 @@ class Driver:
         elif kind == "save":
             self._on_saved(result)
         elif kind == "replay":
-            self._seen("replay", result)
+            self._seen(_actor_name(kind, index), result)
             self.run_dir.append_metrics("replay", result)
         elif kind == "where":
             self._seen(index, {"actor": result})
@@ -399,8 +399,9 @@ class Driver:
         if self.stop_reason is not None:
             return
         asking = set(self.pending.values())
-        if ("replay", 0) not in asking:
-            self.pending[self.buffer.stats.remote()] = ("replay", 0)
+        for shard, buffer in enumerate(self.buffers):
+            if ("replay", shard) not in asking:
+                self.pending[buffer.stats.remote()] = ("replay", shard)
         for index, server in enumerate(self.servers):
             if ("serve", index) not in asking:
                 self.pending[server.stats.remote()] = ("serve", index)
@@ -544,4 +545,5 @@ class Driver:
 
 def _actor_name(kind: str, index: int) -> str:
     names = {"play": f"selfplay{index}", "train": "learner", "save": "learner", "gate": "evaluator"}
-    return names.get(kind, f"inference{index}" if kind == "serve" else kind)
+    names.update({"serve": f"inference{index}", "replay": "replay" if index == 0 else f"replay{index}"})
+    return names.get(kind, kind)

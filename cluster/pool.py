@@ -47,7 +47,7 @@ class SelfPlayPool:
     def __init__(
         self,
         config: RunConfig,
-        buffer: Any,
+        buffers: list[Any],
         resumes: int,
         room: int | None,
         log: Callable[[str], None],
@@ -55,12 +55,14 @@ class SelfPlayPool:
     ) -> None:
         """``room``: workers that fit on a fixed (embedded) Ray; None on a cluster that may grow."""
         self.config = config
-        self.buffer = buffer
+        self.buffers = buffers  # the replay shards: worker i pushes to shard i % len(buffers)
         self.resumes = resumes
         self.low, self.high = config.selfplay.worker_range
         self.room = room
         self.log = log
         self.inference_servers = inference_servers or []
+        self.bundle = actor_resources(config, 1)["selfplay0"]
+        self.others = [bundle for bundle in actor_resources(config, 0).values() if bundle]
         self.members: dict[int, Member] = {}
         self.next_incarnation: dict[int, int] = {}
         self.lost_workers = 0
@@ -124,7 +126,7 @@ class SelfPlayPool:
             c.selfplay,
             c.seed,
             index,
-            self.buffer,
+            self.buffers[index % len(self.buffers)],
             resumes=self.resumes,
             incarnation=incarnation,
             inference=servers[index % len(servers)] if servers else None,
@@ -137,12 +139,29 @@ class SelfPlayPool:
         """Ask the autoscaler for room for ``max`` workers (a standing request, renewed by the next call)."""
         from ray.autoscaler.sdk import request_resources
 
-        bundle = {"CPU": self.config.selfplay.num_cpus}
-        request_resources(bundles=[bundle] * self.high)
-        self.log(f"asked the autoscaler for room for {self.high} self-play workers ({bundle['CPU']:g} CPU each)")
+        # The request is for the cluster's whole size, not an addition to it: the other actors' room too.
+        request_resources(bundles=[*self.others, *[self.bundle] * self.high])
+        each = ", ".join(f"{amount:g} {name}" for name, amount in self.bundle.items())
+        self.log(f"asked the autoscaler for room for {self.high} self-play workers ({each} each) and the other actors")
 
     def _workers_that_fit(self) -> int:
         import ray
 
-        free = ray.available_resources().get("CPU", 0.0)
-        return int(free // self.config.selfplay.num_cpus + 1e-9)
+        free = ray.available_resources()
+        return min(int(free.get(name, 0.0) // amount + 1e-9) for name, amount in self.bundle.items())
+
+
+def actor_resources(config: RunConfig, workers: int) -> dict[str, dict[str, float]]:
+    """What each actor of a run with ``workers`` self-play workers declares to Ray, by actor name:
+    ``{"replay": {"CPU": 1.0}, "learner": {"CPU": 2.0, "GPU": 1.0}, ..., "selfplay0": {"CPU": 1.0}}``."""
+
+    def declared(section: Any) -> dict[str, float]:
+        amounts = {"CPU": section.num_cpus, "GPU": getattr(section, "num_gpus", 0.0)}
+        return {name: amount for name, amount in amounts.items() if amount}
+
+    c = config
+    actors = {"replay" if shard == 0 else f"replay{shard}": declared(c.replay) for shard in range(c.replay.shards)}
+    actors.update({"learner": declared(c.learner), "evaluator": declared(c.evaluation)})
+    actors.update({f"inference{index}": declared(c.inference) for index in range(c.inference.servers)})
+    actors.update({f"selfplay{index}": declared(c.selfplay) for index in range(workers)})
+    return actors

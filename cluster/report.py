@@ -80,7 +80,12 @@ def _actor_samples(metrics: list[dict], evaluations: list[dict]) -> list[tuple[f
         if "rss_bytes" not in m:
             continue
         event = m.get("event")
-        actor = f"selfplay{m.get('worker', 0)}" if event == "selfplay" else "learner" if event == "train" else event
+        actor = {
+            "selfplay": f"selfplay{m.get('worker', 0)}",
+            "train": "learner",
+            "replay": f"replay{m['shard']}" if m.get("shard") else "replay",
+            "inference": f"inference{m.get('server', 0)}",
+        }.get(event, event)
         samples.append((m["time"], actor, int(m["rss_bytes"])))
     samples += [(e["time"], "evaluator", int(e["rss_bytes"])) for e in evaluations if "rss_bytes" in e]
     return sorted(samples)
@@ -94,12 +99,14 @@ def memory_curve(
     for time, actor, rss in _actor_samples(metrics, evaluations):
         index = int((time - start) / 60 / interval_minutes)
         rows.setdefault(index, {"minutes": (index + 1) * interval_minutes, "rss_bytes": {}})["rss_bytes"][actor] = rss
+    shard_sizes: dict[int, dict[int, int]] = {}  # interval -> each shard's last size in it
     for m in metrics:
         if m.get("event") == "replay":
             index = int((m["time"] - start) / 60 / interval_minutes)
-            rows.setdefault(index, {"minutes": (index + 1) * interval_minutes, "rss_bytes": {}})["buffer_size"] = m[
-                "size"
-            ]
+            rows.setdefault(index, {"minutes": (index + 1) * interval_minutes, "rss_bytes": {}})
+            shard_sizes.setdefault(index, {})[m.get("shard", 0)] = m["size"]
+    for index, sizes in shard_sizes.items():
+        rows[index]["buffer_size"] = sum(sizes.values())
     return [rows[i] for i in sorted(rows)]
 
 

@@ -57,7 +57,7 @@ from learner.checkpoint import CheckpointError, check_tensors, load_learner_chec
 from learner.config import LearnerConfig
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
 from learner.models import ModelConfig, TaskShape, build_model, make_ema
-from learner.replay_client import BatchSource, inserted_total_of, is_not_ready, priority_sender, replay_priorities
+from learner.replay_client import BatchSource, is_not_ready, priority_sender, replay_priorities
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,8 @@ class Learner(ReportsLocation):
         # Halting exploration draws on the CPU from its own generator, saved with the checkpoint.
         self.exploration = torch.Generator().manual_seed(self.seed)
         self.source = BatchSource(buffer, learner.batch_size, learner.prefetch, self.seed)
-        self.priorities = priority_sender(self.source.buffer) if send_priorities else None
+        # One sender per shard: a batch's indices are those of the shard it came from.
+        self.priorities = [priority_sender(b) for b in self.source.buffers] if send_priorities else None
         self.step = 0
         self.optimizer_steps = 0
         self.samples_trained = 0
@@ -232,11 +233,12 @@ class Learner(ReportsLocation):
                 waiting_reason = "not_ready"
                 break
             wait_seconds += waited
-            self.inserted_total = max(self.inserted_total, inserted_total_of(batch))
+            self.inserted_total = max(self.inserted_total, self.source.inserted_total)
             metrics = self._train_batch(batch)
             value_error = metrics.pop("value_error")
             if self.priorities is not None:
-                self.priorities.submit(np.asarray(batch["index"]), replay_priorities(value_error))
+                sender = self.priorities[self.source.last_shard]
+                sender.submit(np.asarray(batch["index"]), replay_priorities(value_error))
             for name, value in metrics.items():
                 totals[name] += value
             steps += 1
@@ -256,9 +258,9 @@ class Learner(ReportsLocation):
         the last batch carried is used, which is never ahead of the buffer's.
         """
         if refresh:
-            if self.source.in_flight == 0 and not self.source.call("ready"):
+            if self.source.in_flight == 0 and not self.source.ready():
                 return "not_ready"
-            self.inserted_total = max(self.inserted_total, int(self.source.call("stats")["inserted_total"]))
+            self.inserted_total = max(self.inserted_total, self.source.refresh_inserted())
         ratio = self.config.max_samples_per_insert
         if ratio is not None and self.samples_trained + self.config.batch_size > ratio * self.inserted_total:
             return "ratio"
@@ -353,7 +355,7 @@ class Learner(ReportsLocation):
             "candidate_ready": candidate_ready,
             "waiting_for_data": waiting_reason is not None,
             "waiting_reason": waiting_reason,
-            "priority_updates_lost": 0 if self.priorities is None else self.priorities.lost,
+            "priority_updates_lost": 0 if self.priorities is None else sum(sender.lost for sender in self.priorities),
             "rss_bytes": resident_bytes(),
             "actor": actor_location(),
         }

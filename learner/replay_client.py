@@ -64,57 +64,76 @@ def replay_priorities(value_error: Any) -> np.ndarray:
 class BatchSource:
     """Sample calls on the replay buffer, ``depth`` of them kept in flight, results taken oldest first.
 
-    ``buffer`` is a Ray actor handle or a plain object with the same methods (`common.handles.Handle`).
+    ``buffers``: one buffer, or the shards of a sharded one (`actors.replay.ReplayConfig.shards`):
+    sample call i goes to shard ``i % len(buffers)``, so every shard serves its share of the
+    batches and a resumed learner asks the same shard for the same batch. Each is a Ray actor
+    handle or a plain object with the same methods (`common.handles.Handle`).
     """
 
-    def __init__(self, buffer: Any, batch_size: int, depth: int, seed: int) -> None:
-        self.buffer = Handle(buffer)
+    def __init__(self, buffers: Any, batch_size: int, depth: int, seed: int) -> None:
+        self.buffers = [Handle(b) for b in (buffers if isinstance(buffers, (list, tuple)) else [buffers])]
         self.batch_size = batch_size
         self.depth = depth
         self.seed = seed
         self.taken = 0  # batches handed out (and trained): the next resumed sample index
+        self.last_shard = 0  # the shard the last batch taken came from
+        self._inserted = [0] * len(self.buffers)  # each shard's insert count as last seen
         self._requested = 0
         self._pending: collections.deque = collections.deque()
-
-    def call(self, method: str, *args: Any) -> Any:
-        """A synchronous call of a buffer method (``ready``, ``stats``)."""
-        return self.buffer.call(method, *args)
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
+    @property
+    def inserted_total(self) -> int:
+        """Positions inserted into all shards, as last seen (never ahead of the buffers)."""
+        return sum(self._inserted)
+
+    def ready(self) -> bool:
+        """Whether every shard holds enough positions to sample (a synchronous call on each)."""
+        return all(buffer.call("ready") for buffer in self.buffers)
+
+    def refresh_inserted(self) -> int:
+        """Ask every shard its insert count (synchronous calls); returns `inserted_total`."""
+        for shard, buffer in enumerate(self.buffers):
+            self._inserted[shard] = max(self._inserted[shard], int(buffer.call("stats")["inserted_total"]))
+        return self.inserted_total
+
     def take(self) -> tuple[dict[str, Any], float]:
         """The oldest requested batch and the seconds spent blocked on it; the next request goes out first."""
         if not self._pending:
             self._request()
-        oldest = self._pending.popleft()
+        shard, oldest = self._pending.popleft()
         while len(self._pending) < self.depth:
             self._request()
         started = time.perf_counter()
         try:
-            batch = self.buffer.result(oldest)
+            batch = self.buffers[shard].result(oldest)
         except Exception:
             self.reset()
             raise
         self.taken += 1
+        self.last_shard = shard
+        self._inserted[shard] = max(self._inserted[shard], inserted_total_of(batch))
         return batch, time.perf_counter() - started
 
     def reset(self, taken: int | None = None) -> None:
         """Forget the calls in flight; the next request reuses the seed of batch ``taken`` (default: the next)."""
         pending, self._pending = list(self._pending), collections.deque()
         # Collect the results so a failed call is not reported later as an unhandled error.
-        for call in pending:
+        for shard, call in pending:
             with contextlib.suppress(Exception):  # the batch is discarded either way
-                self.buffer.result(call)
+                self.buffers[shard].result(call)
         if taken is not None:
             self.taken = taken
         self._requested = self.taken
 
     def _request(self) -> None:
         seed = sample_seed(self.seed, self._requested)
+        shard = self._requested % len(self.buffers)
         self._requested += 1
-        self._pending.append(self.buffer.submit("sample", self.batch_size, None, seed))
+        self._pending.append((shard, self.buffers[shard].submit("sample", self.batch_size, None, seed)))
 
 
 def priority_sender(buffer: Handle) -> BoundedCalls:

@@ -95,8 +95,28 @@ def test_capacity_is_throughput_over_one_workers_rate(report):
     assert capacity["largest_pool"] == min(capacity["buffer_workers"], capacity["driver_workers"])
     assert capacity["limit"] == ("buffer" if capacity["buffer_workers"] <= capacity["driver_workers"] else "driver")
     assert capacity["meets_target"] == (capacity["largest_pool"] >= TARGET_WORKERS)
-    assert (capacity["buffer_shards_for_target"] - 1) * capacity["buffer_workers"] < TARGET_WORKERS
+    per_shard = capacity["buffer_workers"] / capacity["buffer_shards"]
+    assert (capacity["buffer_shards_for_target"] - 1) * per_shard < TARGET_WORKERS or capacity["meets_target"]
     assert capacity["buffer_workers_at_replay_ratio"] < capacity["buffer_workers"]  # sampling costs the buffer too
+
+
+def test_shards_multiply_what_the_buffer_feeds_and_the_report_says_how_many_reach_the_target(report):
+    from cluster.bench_scale import capacity
+    from cluster.config import load_config
+
+    one, two = (
+        capacity(
+            report["worker"],
+            report["buffer"],
+            report["driver"],
+            load_config(None, [f"replay.shards={n}", "selfplay.num_workers=2"]),
+        )
+        for n in (1, 2)
+    )
+    assert two["buffer_insert_per_s"] == pytest.approx(2 * one["buffer_insert_per_s"])
+    assert two["buffer_workers"] == pytest.approx(2 * one["buffer_workers"])
+    assert two["largest_pool"] == min(two["buffer_workers"], two["driver_workers"])
+    assert one["buffer_shards_for_target"] * one["buffer_workers"] >= min(TARGET_WORKERS, one["driver_workers"])
 
 
 def test_the_table_prints_the_figures_of_the_report(report):

@@ -117,6 +117,7 @@ def test_config_checks_its_constraints():
         "push_positions",
         "max_pending_pushes",
         "num_cpus",
+        "num_gpus",
         "threads",
         "device",
     }

@@ -4,10 +4,16 @@
 - `Trajectory`, `POSITION_FIELDS` (trajectory.py): what self-play sends, the per-position format;
 - the ring stores and the sampling rule (store.py);
 - the segment files on disk and the directory lock, `LOCK_WAIT_S` (segments.py);
-- `ReplayBuffer`, `ReplayNotReadyError`, `create_replay_actor` (buffer.py).
+- `ReplayBuffer`, `ReplayNotReadyError`, `create_replay_actor`, `create_replay_shards`, `replay_dirs` (buffer.py).
 """
 
-from actors.replay.buffer import ReplayBuffer, ReplayNotReadyError, create_replay_actor
+from actors.replay.buffer import (
+    ReplayBuffer,
+    ReplayNotReadyError,
+    create_replay_actor,
+    create_replay_shards,
+    replay_dirs,
+)
 from actors.replay.config import SAMPLING_MODES, ReplayConfig
 from actors.replay.segments import LOCK_WAIT_S
 from actors.replay.trajectory import POSITION_FIELDS, Trajectory
@@ -21,4 +27,6 @@ __all__ = [
     "ReplayNotReadyError",
     "Trajectory",
     "create_replay_actor",
+    "create_replay_shards",
+    "replay_dirs",
 ]

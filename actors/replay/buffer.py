@@ -43,15 +43,27 @@ class ReplayBuffer(ReportsLocation):
 
     Args:
         config: a `ReplayConfig`.
-        run_dir: the run directory; segments go to ``<run_dir>/replay/`` and are reloaded
-            from there. None keeps everything in memory (tests, benchmarks).
+        run_dir: the run directory; segments go to ``<run_dir>/replay/`` (shard k > 0:
+            ``replay-k/``, `replay_dirs`) and are reloaded from there. None keeps everything in
+            memory (tests, benchmarks).
         seed: seeds the sampler when `sample` gets no seed of its own.
+        shard: which of ``config.shards`` buffer actors this is; it holds its share (`ReplayConfig.per_shard`).
     """
 
-    def __init__(self, config: ReplayConfig | None = None, run_dir: str | Path | None = None, seed: int | None = None):
-        self.config = config or ReplayConfig()
+    def __init__(
+        self,
+        config: ReplayConfig | None = None,
+        run_dir: str | Path | None = None,
+        seed: int | None = None,
+        shard: int = 0,
+    ):
+        config = config or ReplayConfig()
+        if not 0 <= shard < config.shards:
+            raise ValueError(f"shard: expected 0 to {config.shards - 1} (replay.shards {config.shards}), got {shard}")
+        self.config = config.per_shard()
+        self.shard = shard
         self._stores: dict[int, TaskStore] = {}
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed if seed is None or shard == 0 else [seed, shard])
         self._max_priority = 1.0
         self._inserted_total = 0  # positions ever inserted = the next global index
         self._counters = {"adds": 0, "trajectories": 0, "samples": 0, "sample_batches": 0, "sampled_age": 0}
@@ -59,7 +71,7 @@ class ReplayBuffer(ReportsLocation):
         self._log: SegmentLog | None = None
         self._closed = False
         if run_dir is not None:
-            self._log = SegmentLog(Path(run_dir) / REPLAY_SUBDIR, self.config.segment_positions)
+            self._log = SegmentLog(replay_dirs(run_dir, config.shards)[shard], self.config.segment_positions)
             self._reload()
 
     # ----- inserting -----------------------------------------------------------------------------
@@ -246,6 +258,7 @@ class ReplayBuffer(ReportsLocation):
             self._log.stats() if self._log is not None else {"segments": 0, "disk_bytes": 0, "disk_positions": 0}
         )
         return {
+            "shard": self.shard,
             "size": len(self),
             "capacity": self.config.capacity,
             "sizes": self.sizes(),
@@ -331,6 +344,12 @@ def _names_of(trajectories: Sequence[Trajectory], tid: int, store: TaskStore | N
     return first.family, first.kind
 
 
+def replay_dirs(run_dir: str | Path, shards: int) -> list[Path]:
+    """The directory of each shard: ``replay/`` (the only one of an unsharded run), ``replay-1/``, ..."""
+    names = [REPLAY_SUBDIR, *[f"{REPLAY_SUBDIR}-{shard}" for shard in range(1, shards)]]
+    return [Path(run_dir) / name for name in names]
+
+
 # ----- Ray ----------------------------------------------------------------------------------------
 
 
@@ -342,8 +361,9 @@ def create_replay_actor(
     max_restarts: int = -1,
     node_id: str | None = None,
     seed: int | None = None,
+    shard: int = 0,
 ) -> Any:
-    """Start a `ReplayBuffer` as a Ray actor; returns its handle (requires ``ray.init`` first).
+    """Start a `ReplayBuffer` (shard ``shard``) as a Ray actor; returns its handle (requires ``ray.init`` first).
 
     A restarted actor re-runs the constructor with the same ``run_dir`` and so reloads every
     acknowledged position. Calls are not retried (``max_task_retries=0``): an `add` whose
@@ -361,4 +381,9 @@ def create_replay_actor(
         options["name"] = name
     if node_id:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
-    return ray.remote(ReplayBuffer).options(**options).remote(config, str(run_dir), seed)
+    return ray.remote(ReplayBuffer).options(**options).remote(config, str(run_dir), seed, shard)
+
+
+def create_replay_shards(config: ReplayConfig, run_dir: str | Path, **options: Any) -> list[Any]:
+    """Start the ``config.shards`` buffer actors of a run (`create_replay_actor` ``options``); returns their handles."""
+    return [create_replay_actor(config, run_dir, shard=shard, **options) for shard in range(config.shards)]

@@ -5,6 +5,7 @@ Imports neither torch nor Ray, so a config error is reported before anything hea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from common.fields import check_fields
@@ -27,6 +28,10 @@ class ReplayConfig:
         failure_weight: the same for a position from an unsuccessful episode.
         segment_positions: positions per compacted segment file on disk.
         min_positions_to_sample: `sample` raises `ReplayNotReadyError` below this size.
+        shards: buffer actors the replay is split into, each with its own directory, holding
+            ``capacity / shards`` positions and sampling from ``min_positions_to_sample / shards``
+            (`per_shard`); self-play workers push to them round-robin, the learner samples its
+            batches from each in turn. More shards: more insert throughput (`selfplay bench scale`).
     """
 
     capacity: int = field(default=200_000, metadata={"min": 1})
@@ -39,6 +44,7 @@ class ReplayConfig:
     segment_positions: int = field(default=4096, metadata={"min": 1})
     min_positions_to_sample: int = field(default=1024, metadata={"min": 1})
     num_cpus: float = field(default=0.5, metadata={"min": 0.0})  # Ray resources: it mostly waits on the disk
+    shards: int = field(default=1, metadata={"min": 1})
 
     def __post_init__(self) -> None:
         check_fields(self, "replay")
@@ -49,3 +55,10 @@ class ReplayConfig:
                 f"replay.min_positions_to_sample: expected at most capacity ({self.capacity}), "
                 f"got {self.min_positions_to_sample}"
             )
+
+    def per_shard(self) -> ReplayConfig:
+        """The configuration of one of ``shards`` buffer actors: its share of the capacity and of the minimum."""
+        if self.shards == 1:
+            return self
+        share = -(-self.capacity // self.shards), -(-self.min_positions_to_sample // self.shards)  # rounded up
+        return dataclasses.replace(self, capacity=share[0], min_positions_to_sample=share[1], shards=1)

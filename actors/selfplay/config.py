@@ -38,6 +38,7 @@ class SelfPlayConfig:
         max_pending_pushes: buffer ``add`` calls in flight per worker; at the limit the
             worker waits for the oldest (backpressure).
         num_cpus: Ray CPUs each worker declares.
+        num_gpus: Ray GPUs each worker declares (a fraction shares one GPU among workers); 0: none.
         threads: torch intra-op threads of each worker.
         device: where each worker runs its network: "cpu", "cuda" (the actor then needs a GPU share
             from Ray) or "auto" (CUDA when torch sees a GPU).
@@ -49,6 +50,7 @@ class SelfPlayConfig:
     push_positions: int = field(default=512, metadata={"min": 1})
     max_pending_pushes: int = field(default=2, metadata={"min": 1})
     num_cpus: float = field(default=1.0, metadata={"min": 0.0, "exclusive_min": True})
+    num_gpus: float = field(default=0.0, metadata={"min": 0.0})
     threads: int = field(default=1, metadata={"min": 1})
     device: str = field(default="cpu", metadata={"choices": DEVICES})
 

@@ -384,7 +384,7 @@ def start_selfplay_worker(
     incarnation: int = 0,
     inference: Any = None,
 ) -> Any:
-    """Start self-play worker ``index`` as a Ray actor (``num_cpus``, spread over the nodes); returns its handle.
+    """Start self-play worker ``index`` as a Ray actor (``num_cpus``, ``num_gpus``, spread over the nodes).
 
     Ray does not restart it: a worker that died is replaced by the driver's pool with the next
     ``incarnation``. ``inference``: an inference-server handle to evaluate leaves on (None: its
@@ -392,7 +392,12 @@ def start_selfplay_worker(
     """
     import ray
 
-    options = {"num_cpus": selfplay.num_cpus, "max_restarts": 0, "scheduling_strategy": "SPREAD"}
+    options = {
+        "num_cpus": selfplay.num_cpus,
+        "num_gpus": selfplay.num_gpus,
+        "max_restarts": 0,
+        "scheduling_strategy": "SPREAD",
+    }
     extra = {"inference": inference} if inference is not None else {}
     return (
         ray.remote(SelfPlayWorker)
