@@ -92,6 +92,7 @@ class Driver:
         self.failures: dict[str, int] = {}  # consecutive failed calls per actor
         self.learner_waiting = False
         self.candidate: tuple[int, Any] | None = None  # (learner step, weights ref) being gated
+        self.gate_after = 0.0  # monotonic time before which no candidate is gated (after a failed gate)
         self.latest: dict[str, Any] = {}  # newest stats per source, for the progress line
         self.pids: dict[str, int] = {}  # the process each actor last reported from
         self._previous_handlers: dict[int, Any] = {}
@@ -339,7 +340,8 @@ class Driver:
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (count - 1))
         if kind == "gate":
             self.candidate = None  # the learner offers another candidate later
-            self.log(f"evaluator: the gate failed ({summary}); the next candidate will be gated")
+            self.gate_after = time.monotonic() + delay  # a restarting evaluator is not handed one at once
+            self.log(f"evaluator: the gate failed ({summary}); a candidate offered after {delay:g} s will be gated")
             return
         if kind in ("save", "replay", "serve"):
             self.log(f"{name}: a {kind} call failed ({summary}); it comes round again")
@@ -424,7 +426,8 @@ class Driver:
         self.counters.learner_step = stats["step"]
         self.latest["train"] = stats
         self.run_dir.append_metrics("train", stats)
-        if stats["candidate_ready"] and self.candidate is None and self.stop_reason is None:
+        due = time.monotonic() >= self.gate_after
+        if stats["candidate_ready"] and self.candidate is None and self.stop_reason is None and due:
             weights = self.learner.get_weights.remote()
             self.candidate = (stats["step"], weights)
             call = self.evaluator.gate.remote(self.counters.version + 1, [weights], self.counters.version, [self.best])

@@ -21,11 +21,11 @@ wheel and jsonschema, which Ray itself requires). Steps 2 and 4 need the cloud a
 run; step 2 is not needed either, as every node type declares its resources.
 
 KubeRay (deploy/kuberay/). The RayCluster and the RayJob are validated against the
-operator's CRDs in ../shared/kuberay-crds/ (beside the clone, as in CI) as its README says:
+operator's CRDs (tests/data/kuberay-crds/, gzipped copies of ../shared/kuberay-crds/) as its README says:
 the ``v1`` openAPIV3Schema with jsonschema's Draft 7 validator, made strict like
 ``kubectl apply --validate=strict`` (``additionalProperties: false`` on every schema object
-that lists ``properties`` and does not set ``x-kubernetes-preserve-unknown-fields``). The
-tests skip, saying why, only if that folder is absent. The claim and the results pod are
+that lists ``properties`` and does not set ``x-kubernetes-preserve-unknown-fields``). Where
+../shared is beside the clone, a test checks the copies are its files. The claim and the results pod are
 core Kubernetes objects: checked with direct assertions.
 
 Then everything the files name must exist and agree: the image names the README builds,
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gzip
 import re
 import shlex
 from pathlib import Path
@@ -53,7 +54,10 @@ from cluster.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
-CRDS = REPO.parent / "shared" / "kuberay-crds"
+# KubeRay's CRDs, as ../shared/kuberay-crds/ holds them (commit feeaf72 of ray-project/kuberay,
+# Apache-2.0), gzipped into the repository so that a clone validates without that folder.
+CRDS = REPO / "tests" / "data" / "kuberay-crds"
+SHARED_CRDS = REPO.parent / "shared" / "kuberay-crds"
 LAUNCHERS = {"aws": DEPLOY / "aws.yaml", "gcp": DEPLOY / "gcp.yaml"}
 KUBERAY = DEPLOY / "kuberay"
 MANIFESTS = {"RayCluster": KUBERAY / "raycluster.yaml", "RayJob": KUBERAY / "rayjob.yaml"}
@@ -349,7 +353,7 @@ def strict(schema: Any) -> None:
 @functools.cache
 def _crd_schema(kind: str, strictly: bool) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are large: parse each once
-    crd = yaml.load((CRDS / CRD_FILES[kind]).read_text(), Loader=loader)
+    crd = yaml.load(gzip.decompress((CRDS / f"{CRD_FILES[kind]}.gz").read_bytes()), Loader=loader)
     assert crd["spec"]["names"]["kind"] == kind
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
     schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
@@ -359,10 +363,14 @@ def _crd_schema(kind: str, strictly: bool) -> dict[str, Any]:
 
 
 def crd_schema(kind: str, strictly: bool = True) -> dict[str, Any]:
-    """The CRD's v1 schema for ``kind``, strict by default; skips when ../shared/kuberay-crds/ is absent."""
-    if not CRDS.is_dir():
-        pytest.skip(f"KubeRay CRDs not found at {CRDS} (the shared/ folder beside the clone)")
+    """The CRD's v1 schema for ``kind``, strict by default."""
     return _crd_schema(kind, strictly)
+
+
+@pytest.mark.skipif(not SHARED_CRDS.is_dir(), reason="no ../shared/kuberay-crds beside this clone to compare with")
+def test_the_crds_kept_here_are_those_of_the_shared_folder():
+    for name in CRD_FILES.values():
+        assert gzip.decompress((CRDS / f"{name}.gz").read_bytes()) == (SHARED_CRDS / name).read_bytes(), name
 
 
 def errors(schema: dict[str, Any], doc: Any) -> list[str]:
