@@ -11,8 +11,8 @@
 Every command of a cluster (the `ray` CLI, the product's drivers, HTTP clients) runs inside
 the namespace with the cluster's environment (`RayCluster.env`): the token file
 (``RAY_AUTH_TOKEN_PATH``, ``RAY_AUTH_MODE=token``) and this virtualenv's ``bin`` first on
-``PATH``, so that a job's ``python`` is the venv's. Nothing here ever calls ``ray stop``:
-it has no address filter and would kill every Ray process on the machine. `RayCluster.shutdown`
+``PATH``, so that a job's ``python`` is the venv's. Nothing here uses the CLI's stop command:
+it takes no address and would kill every Ray process on the machine. `RayCluster.shutdown`
 stops the processes whose command line holds the cluster's own ``--temp-dir``, and their
 children, by process id.
 
