@@ -305,12 +305,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     connection = start_ray(config.ray, args.address)
     print(f"ray: {connection.description}", file=sys.stderr)
-    if connection.embedded:
-        import ray
-
-        room = driver.check_fits(ray.cluster_resources())
-    else:
-        room = None
+    room = driver.check_fits(connection.resources) if connection.embedded else None
     driver.start_actors(room)
     counters = driver.run()
     summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}

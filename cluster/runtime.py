@@ -17,7 +17,7 @@ from cluster.config import RayConfig
 class RayConnection:
     description: str
     embedded: bool  # started by this process: its size is fixed, unlike a cluster that may autoscale
-    cpus: float
+    resources: dict[str, float]  # the cluster's resources when it connected ("CPU", "GPU", ...)
 
 
 def start_ray(config: RayConfig, address: str | None = None) -> RayConnection:
@@ -26,10 +26,10 @@ def start_ray(config: RayConfig, address: str | None = None) -> RayConnection:
 
     target = address or config.address or os.environ.get("RAY_ADDRESS")
     if ray.is_initialized():
-        return RayConnection("the Ray already running in this process", False, _cpus())
+        return RayConnection("the Ray already running in this process", False, ray.cluster_resources())
     if target:
         ray.init(address=target, logging_level="WARNING", log_to_driver=True)
-        return RayConnection(f"the Ray cluster at {target}", False, _cpus())
+        return RayConnection(f"the Ray cluster at {target}", False, ray.cluster_resources())
     ray.init(
         num_cpus=config.num_cpus,
         num_gpus=config.num_gpus,
@@ -37,11 +37,6 @@ def start_ray(config: RayConfig, address: str | None = None) -> RayConnection:
         logging_level="WARNING",
         log_to_driver=True,
     )
-    gpus = ray.cluster_resources().get("GPU", 0.0)
-    return RayConnection(f"an embedded local Ray ({_cpus():g} CPUs, {gpus:g} GPUs)", True, _cpus())
-
-
-def _cpus() -> float:
-    import ray
-
-    return float(ray.cluster_resources().get("CPU", 0.0))
+    resources = ray.cluster_resources()
+    description = f"an embedded local Ray ({resources.get('CPU', 0.0):g} CPUs, {resources.get('GPU', 0.0):g} GPUs)"
+    return RayConnection(description, True, resources)

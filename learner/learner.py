@@ -179,7 +179,6 @@ class Learner(ReportsLocation):
         self.optimizer_steps = 0
         self.samples_trained = 0
         self.candidates_offered = 0
-        self.inserted_total = 0  # the buffer's insert count as last seen
         # A learner that Ray restarts runs this constructor again: it continues from the run's
         # last checkpoint instead of from fresh weights (see `restored`).
         self.restored: dict[str, Any] | None = None
@@ -194,6 +193,11 @@ class Learner(ReportsLocation):
                 pass
             except CheckpointError as error:
                 self.restore_error = error
+
+    @property
+    def inserted_total(self) -> int:
+        """Positions inserted into the buffer (all its shards) as last seen; the replay ratio's denominator."""
+        return self.source.inserted_total
 
     def get_restored(self) -> dict[str, Any] | None:
         """The summary of the checkpoint this learner continued from when it started (None: it started fresh);
@@ -233,7 +237,6 @@ class Learner(ReportsLocation):
                 waiting_reason = "not_ready"
                 break
             wait_seconds += waited
-            self.inserted_total = max(self.inserted_total, self.source.inserted_total)
             metrics = self._train_batch(batch)
             value_error = metrics.pop("value_error")
             if self.priorities is not None:
@@ -260,7 +263,7 @@ class Learner(ReportsLocation):
         if refresh:
             if self.source.in_flight == 0 and not self.source.ready():
                 return "not_ready"
-            self.inserted_total = max(self.inserted_total, self.source.refresh_inserted())
+            self.source.refresh_inserted()
         ratio = self.config.max_samples_per_insert
         if ratio is not None and self.samples_trained + self.config.batch_size > ratio * self.inserted_total:
             return "ratio"
@@ -419,7 +422,6 @@ class Learner(ReportsLocation):
         self.optimizer_steps = counters["optimizer_steps"]
         self.samples_trained = counters["samples_trained"]
         self.candidates_offered = counters["candidates_offered"]
-        self.inserted_total = 0
         # The sample seeds continue the checkpoint's sequence, whatever seed this learner was built with.
         self.seed = self.source.seed = int(manifest["seed"])
         self.source.reset(taken=counters["batches_taken"])
