@@ -10,7 +10,10 @@ move per round, the mix weights set each task's share of the positions (not of t
 episodes: short episodes finish more often). A finished episode is
 copied out once, as a `Trajectory`, and its slot restarts at once with a fresh
 instance (seed and difficulty drawn from the worker's own generator; seeds are
-< 2**31, held-out evaluation uses seeds >= 2**31).
+< 2**31, held-out evaluation uses seeds >= 2**31). Difficulties are drawn uniformly from
+the group's ``draw_range``: the entry's range, or the one a curriculum hands the worker
+for the call (`EpisodeGroup.use_range`); each slot remembers the range its instance
+was drawn from, so a curriculum can count only the episodes drawn at its current level.
 
 Targets. Per position: the encoded root state, its legal mask and the search's policy
 target. Value targets:
@@ -114,12 +117,32 @@ class EpisodeGroup:
         self.length = np.zeros(g, dtype=np.int64)
         self.seeds = np.zeros(g, dtype=np.int64)  # each slot's current instance seed
         self.difficulty = np.zeros(g, dtype=np.float64)
+        low, high = entry.difficulty
+        self.draw_range = (float(low), float(high))  # what new instances' difficulties are drawn from
+        self.drawn_from = np.zeros((g, 2), dtype=np.float64)  # each slot's draw_range when its instance was drawn
         self.stale_moves = np.zeros(g, dtype=np.int64)  # moves made with weights older than the current ones
         self.simulations = 0  # run by the search (fewer than moves x budget where proofs stopped it early)
 
+    def use_range(self, draw_range: tuple[float, float], rng: np.random.Generator) -> None:
+        """Draw new instances' difficulties uniformly from ``draw_range`` (low, high) from now on.
+
+        Slots that have not made a move yet are redrawn from it at once; running episodes finish as drawn.
+        """
+        draw_range = (float(draw_range[0]), float(draw_range[1]))
+        if draw_range == self.draw_range:
+            return
+        self.draw_range = draw_range
+        fresh = np.flatnonzero(self.length == 0)
+        if len(fresh):
+            self.start(fresh, rng)
+
+    def from_draw_range(self, slot: int) -> bool:
+        """Whether the instance of ``slot`` was drawn from the current ``draw_range``."""
+        return (float(self.drawn_from[slot, 0]), float(self.drawn_from[slot, 1])) == self.draw_range
+
     def start(self, slots: np.ndarray, rng: np.random.Generator) -> None:
-        """Start fresh instances in ``slots [k]``: seeds < SEED_LIMIT, difficulty uniform in the entry's range."""
-        low, high = self.entry.difficulty
+        """Start fresh instances in ``slots [k]``: seeds < SEED_LIMIT, difficulty uniform in ``draw_range``."""
+        low, high = self.draw_range
         states = np.zeros((len(slots), self.task.spec.state_size), dtype=np.int64)
         search_seeds = rng.integers(SEED_LIMIT, size=len(slots))
         for i, slot in enumerate(slots.tolist()):
@@ -131,6 +154,7 @@ class EpisodeGroup:
             else:
                 raise RuntimeError(f"selfplay: {self.task.name} generated {MAX_GENERATE_ATTEMPTS} finished instances")
             states[i], self.seeds[slot], self.difficulty[slot] = state, seed, difficulty
+        self.drawn_from[slots] = (low, high)
         self.length[slots] = 0
         self.stale_moves[slots] = 0
         self.search.reset_slots(slots, states, search_seeds)

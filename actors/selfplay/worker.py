@@ -26,6 +26,13 @@ positions therefore stay below ``push_positions`` plus one turn's output (see
 `SelfPlayWorker.queue_bound`). A buffer without ``add.remote`` (a plain object, in tests)
 is called directly; no buffer discards the trajectories after counting them.
 
+Difficulties. ``play(..., difficulties=[(low, high), ...])`` hands the worker, per task id, the
+range to draw new instances' difficulties from for that call (a curriculum's window,
+`actors.tasks.curriculum`); None draws from the config's ranges. Episodes running when the
+range changes finish as drawn; slots that have not made a move yet are redrawn. The call's
+``by_task_id`` statistics say per task id which range was used and how many of the call's
+episodes were drawn from it, and how many of those succeeded: what the curriculum measures.
+
 Memory is flat: episode arrays and statistics counters are allocated once, the queue and
 the calls in flight are bounded, nothing grows with the number of episodes played.
 """
@@ -130,6 +137,8 @@ class SelfPlayWorker(ReportsLocation):
             if size > 0
         ]
         self.next_group = 0  # whose turn it is
+        self.entry_ranges = [(float(entry.difficulty[0]), float(entry.difficulty[1])) for entry in mix.entries]
+        self.draw_ranges = list(self.entry_ranges)  # per task id: what new instances are drawn from
         self.task_names = _task_names(mix.tasks)
         for group in self.groups:
             group.start(np.arange(group.num_slots), self.rng)
@@ -145,6 +154,8 @@ class SelfPlayWorker(ReportsLocation):
         self.max_queued_positions = 0  # high-water mark, checked against `queue_bound`
         # Counters per (task id, difficulty bucket): see EPISODES, WINS, DRAWS, LOSSES.
         self.outcomes = np.zeros((len(mix.tasks), DIFFICULTY_BUCKETS, 4), dtype=np.int64)
+        # Per task id: finished episodes drawn from the current draw range, and their successes.
+        self.in_range = np.zeros((len(mix.tasks), 2), dtype=np.int64)
         self.totals = {"episodes": 0, "positions": 0, "moves": 0, "seconds": 0.0, "stale_positions": 0}
 
     # ----- public ---------------------------------------------------------------------------------
@@ -167,15 +178,18 @@ class SelfPlayWorker(ReportsLocation):
         seconds: float | None = None,
         *,
         rounds: int | None = None,
+        difficulties: Sequence[tuple[float, float]] | None = None,
     ) -> dict[str, Any]:
         """Self-play for ``seconds`` (default ``play_seconds``) or ``rounds`` turns of every group, whichever
         ends first (at least one turn; groups take turns in an order that carries over between calls).
 
         ``weights``: a one-element list holding an object reference of (or itself) a state dict
         ``dict[str, np.ndarray]``, a state dict, or None (keep the network and the version held).
-        It is loaded when ``weights_version`` differs from the version held. Returns this call's
-        statistics (see `_call_stats`).
+        It is loaded when ``weights_version`` differs from the version held. ``difficulties``: per
+        task id, the range (low, high) within [0, 1] that new instances' difficulties are drawn from
+        (None: the config's ranges). Returns this call's statistics (see `_call_stats`).
         """
+        self._use_ranges(self.entry_ranges if difficulties is None else difficulties)
         lag = weights_version - self.weights_version
         if weights is not None and weights_version != self.weights_version:
             self._load_weights(weights_version, weights)
@@ -242,6 +256,8 @@ class SelfPlayWorker(ReportsLocation):
         self.totals["episodes"] += 1
         self.totals["positions"] += trajectory.num_positions
         self.totals["stale_positions"] += int(group.stale_moves[slot])
+        if group.from_draw_range(slot):
+            self.in_range[group.task_id] += (1, int(trajectory.success))
         counts = self.outcomes[group.task_id, difficulty_bucket(trajectory.difficulty)]
         counts[EPISODES] += 1
         if group.two_player:
@@ -255,6 +271,27 @@ class SelfPlayWorker(ReportsLocation):
         batch, positions = self.queue, self.queued_positions
         self.queue, self.queued_positions = [], 0
         self.pushes.submit(batch, weight=positions)
+
+    def _use_ranges(self, ranges: Sequence[tuple[float, float]]) -> None:
+        """Draw new instances of task id i from ``ranges[i]``; ValueError for a malformed range."""
+        if len(ranges) != len(self.draw_ranges):
+            raise ValueError(
+                f"selfplay.play: difficulties: expected one range per task id ({len(self.draw_ranges)}), "
+                f"got {len(ranges)}"
+            )
+        checked = []
+        for task_id, pair in enumerate(ranges):
+            ok = isinstance(pair, (list, tuple)) and len(pair) == 2
+            ok = ok and all(isinstance(d, (int, float)) and not isinstance(d, bool) for d in pair)
+            if not (ok and 0.0 <= pair[0] <= pair[1] <= 1.0):
+                raise ValueError(
+                    f"selfplay.play: difficulties[{task_id}]: expected a pair (low, high) with "
+                    f"0 <= low <= high <= 1, got {pair!r}"
+                )
+            checked.append((float(pair[0]), float(pair[1])))
+        self.draw_ranges = checked
+        for group in self.groups:
+            group.use_range(checked[group.task_id], self.rng)
 
     # ----- weights --------------------------------------------------------------------------------
 
@@ -285,6 +322,7 @@ class SelfPlayWorker(ReportsLocation):
             "network_rows": sum(g.search.network_rows for g in self.groups),
             "simulations": sum(g.simulations for g in self.groups),
             "outcomes": self.outcomes.copy(),
+            "in_range": self.in_range.copy(),
         }
 
     def _call_stats(self, before: dict[str, Any], elapsed: float, lag: int) -> dict[str, Any]:
@@ -294,7 +332,10 @@ class SelfPlayWorker(ReportsLocation):
         began; ``stale_positions``: positions of this call's episodes searched with older
         weights than their trajectory records; ``network_share``: fraction of the time spent
         in network calls; ``by_task``: per task and difficulty bucket, the episodes and the
-        success rate (puzzles) or player 0's win/draw/loss rates (games).
+        success rate (puzzles) or player 0's win/draw/loss rates (games); ``by_task_id``: per task
+        id, its name, the ``range`` [low, high] new instances were drawn from in this call, the
+        call's finished ``episodes``, and how many of them were drawn from that range
+        (``range_episodes``) and succeeded (``range_successes``; player-0 wins for games).
         """
         after = self._snapshot()
         delta = {k: after[k] - before[k] for k in before}
@@ -320,6 +361,16 @@ class SelfPlayWorker(ReportsLocation):
             **self._push_stats(),
             "rss_bytes": resident_bytes(),
             "by_task": self._outcome_stats(delta["outcomes"]),
+            "by_task_id": [
+                {
+                    "task": self.task_names[task_id],
+                    "range": list(self.draw_ranges[task_id]),
+                    "episodes": int(delta["outcomes"][task_id, :, EPISODES].sum()),
+                    "range_episodes": int(delta["in_range"][task_id, 0]),
+                    "range_successes": int(delta["in_range"][task_id, 1]),
+                }
+                for task_id in range(len(self.draw_ranges))
+            ],
         }
 
     def _push_stats(self) -> dict[str, Any]:
