@@ -2,6 +2,7 @@
 
     network = build_network(model_config, [task.spec for task in tasks], seed=0, device="cpu")
     logits, value = network(tokens, task_ids)          # numpy int64 [B, L], [B] -> float32 [B, A'], [B]
+    logits, value, segments, halted = network.call_with_segments(tokens, task_ids)   # and how halting ran
     network.load_state_dict(fetch_weights([ref]))      # published weights, one object-store fetch
 
 `build_network` is the one place a search network is built (self-play workers, the
@@ -41,16 +42,42 @@ class TorchNetwork:
 
     def __call__(self, tokens: np.ndarray, task_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``tokens int64 [B, L], task_ids int64 [B]`` -> ``(policy_logits float32 [B, A'], value float32 [B])``."""
-        tokens_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
-        task_ids_t = torch.from_numpy(np.ascontiguousarray(task_ids, dtype=np.int64))
         with torch.inference_mode():
-            if self.device.type != "cpu":
-                tokens_t = tokens_t.to(self.device, non_blocking=True)
-                task_ids_t = task_ids_t.to(self.device, non_blocking=True)
-            out = self.module(tokens_t, task_ids_t)
+            out = self._forward(tokens, task_ids)
             logits = out.policy_logits.detach().to("cpu", torch.float32).numpy()
             value = out.value.detach().to("cpu", torch.float32).reshape(-1).numpy()
         return logits, value
+
+    def call_with_segments(
+        self, tokens: np.ndarray, task_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The same forward pass as a call, also reporting how the model's halting ran it.
+
+        ``tokens int64 [B, L], task_ids int64 [B]`` -> ``(policy_logits float32 [B, A'],
+        value float32 [B], segments int64 [B], halted bool [B])``: ``segments`` each sample
+        used (the model's ``inference_steps`` unless its halting stopped it earlier), and
+        whether its halting head said halt at the last of them (False where the cap, not
+        the head, ended the pass).
+        """
+        from learner.models.base import SegmentOutput
+
+        with torch.inference_mode():
+            out = self._forward(tokens, task_ids)
+            last = SegmentOutput(out.policy_logits, out.value, out.halt_logits, out.continue_logits)
+            halted = self.module.halt_decision(last).to("cpu").numpy()
+            logits = out.policy_logits.detach().to("cpu", torch.float32).numpy()
+            value = out.value.detach().to("cpu", torch.float32).reshape(-1).numpy()
+            segments = out.steps.to("cpu", torch.int64).numpy()
+        return logits, value, segments, halted
+
+    def _forward(self, tokens: np.ndarray, task_ids: np.ndarray) -> Any:
+        """The module's output (a ``PolicyValueOutput`` on the device) for numpy inputs; call in inference mode."""
+        tokens_t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))
+        task_ids_t = torch.from_numpy(np.ascontiguousarray(task_ids, dtype=np.int64))
+        if self.device.type != "cpu":
+            tokens_t = tokens_t.to(self.device, non_blocking=True)
+            task_ids_t = task_ids_t.to(self.device, non_blocking=True)
+        return self.module(tokens_t, task_ids_t)
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load new weights (torch tensors or numpy arrays, as published) into the wrapped module."""

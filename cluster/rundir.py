@@ -3,7 +3,7 @@
     <run>/config.yaml          the validated configuration, as the run uses it
     <run>/state.json           driver counters, weights version history (written last on checkpoint)
     <run>/checkpoints/learner  the learner's model, optimizer, counters and random states
-    <run>/weights/v<N>.safetensors   accepted weights; the newest `keep_best` are kept
+    <run>/weights/v<N>.safetensors   accepted weights: version 0 (the starting network) and the newest `keep_best`
     <run>/replay/              the replay buffer's segments (written by the buffer actor)
     <run>/metrics.jsonl        one JSON object per event (self-play, training, evaluation)
     <run>/evaluations.jsonl    every gate and reference evaluation
@@ -103,10 +103,16 @@ class RunDir:
         return self.weights_dir / f"v{version:06d}.safetensors"
 
     def save_weights(self, version: int, weights: dict[str, np.ndarray], keep: int) -> Path:
-        """Write accepted weights ``version``; delete versions older than the newest ``keep``."""
+        """Write accepted weights ``version``; of the others, keep version 0 and the newest ``keep``.
+
+        Version 0, the starting network, is never deleted: `selfplay evaluate` measures
+        every version against it, to show what training added over search alone.
+        """
         path = self.weights_path(version)
         write_tensors(path, weights)
-        for old in sorted(self.weights_dir.glob("v*.safetensors"))[:-keep]:
+        starting = self.weights_path(0)
+        later = sorted(p for p in self.weights_dir.glob("v*.safetensors") if p != starting)
+        for old in later[:-keep]:
             old.unlink(missing_ok=True)
         return path
 

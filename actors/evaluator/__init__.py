@@ -2,8 +2,8 @@
 
 - `EvaluationConfig` (config.py): gating rule, held-out set sizes, significance levels;
 - `Evaluator`, `create_evaluator`, `decide_promotion` (evaluator.py): the actor, the gate and its promotion rule;
-- held-out seeds and sets (heldout.py), match play and puzzle solving with search
-  (matches.py), the reference opponents (opponents.py);
+- held-out seeds and sets (heldout.py), match play, puzzle solving with search and the raw
+  network's greedy answers with its halting (matches.py), the reference opponents (opponents.py);
 - statistics (stats.py): sign test, SPRT, early stopping, verdicts, `elo_difference`;
 - text of records (text.py): `format_reference`.
 """

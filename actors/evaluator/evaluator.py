@@ -28,6 +28,37 @@ is neutral, or is significantly worse:
 
 The candidate is accepted iff at least one part passes and no part is worse.
 With ``gating: always`` every candidate is accepted and the same results recorded.
+
+The reference record (`reference`, `measure`) gives, per task label:
+
+- a puzzle task, over its held-out instances: ``solve_rate``, the share search solves
+  (played to the end with the evaluation search; solved means final outcome 1.0);
+  ``greedy_solve_rate``, the share the raw network solves (no search: at every move the
+  policy's most likely legal action, `answer_greedily`); ``accuracy``, the original
+  design's HRM accuracy, "the share of instances whose raw-network answer verifies":
+  the same definition, so the same figure, computed once and given under both names.
+  ``convergence_rate``: the share whose raw-network answer verifies *and* every forward
+  pass of which the halting head stopped within the segment cap (``halting_cap``, the
+  model's ``inference_steps``) rather than the cap cutting it off; ``mean_halting_steps``:
+  segments per forward pass, over all of the task's passes. These two exist only where
+  inference halts (``model.inference_halting`` on and ``inference_steps`` > 1); elsewhere
+  they are null and ``halting_note`` says why (every preset infers without halting).
+  ``by_difficulty``: per difficulty bucket, its ``instances`` and the same figures.
+- a game task, per reference opponent (opponents.py): the network's ``wins`` / ``draws``
+  / ``losses`` with search over both colours, and its ``lost_games``.
+
+``elo``, per game task label and reference opponent: ``elo``, the network's Elo difference
+to the opponent (`elo_difference`; positive: the network is stronger), its 95%
+``elo_interval`` and the ``games`` it rests on. It sits beside ``tasks`` because a game
+task's record holds its opponents' results and nothing else (`cluster.report` reads it so).
+
+Over all puzzle tasks pooled, the original design's keys: ``hrm.accuracy`` (verified
+raw-network answers over all instances) and ``trm.convergence_rate`` (over all
+instances) and ``trm.mean_halting_steps`` (over all forward passes). Neither depends on
+the architecture (HRM and TRM both have a policy and a halting head), so both are
+measured on the run's one network, whichever it is, and ``arch`` in each block names
+it: the "hrm" figure of a TRM run is the design's HRM metric measured on a TRM. Without
+a puzzle task, or without halting, a figure is null and the block's ``note`` says why.
 """
 
 from __future__ import annotations
@@ -39,12 +70,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actors.evaluator.config import EvaluationConfig
-from actors.evaluator.heldout import HeldOut, held_out_set, solve_rates_by_difficulty
+from actors.evaluator.heldout import HeldOut, difficulty_buckets, held_out_set, solve_rates_by_difficulty
 from actors.evaluator.matches import (
+    GreedyAnswers,
     SearchPlayer,
+    answer_greedily,
     lost_game,
     play_match,
-    solve_greedily,
     solve_with_search,
     wins_draws_losses,
 )
@@ -66,7 +98,7 @@ from actors.tasks.registry import TaskMix
 from common.process import ReportsLocation, actor_location, resident_bytes
 
 if TYPE_CHECKING:
-    from learner.models import ModelConfig
+    from learner.models import Hyperparams, ModelConfig
 
 _RANDOM_TAG = 0x5EED  # mixed into the random reference opponent's seed
 
@@ -98,6 +130,55 @@ def decide_promotion(parts: dict[str, tuple[str, str]], gating: str) -> tuple[bo
         return True, "better on " + "; ".join(passed)
     summaries = "; ".join(f"{name} ({summary})" for name, (_, summary) in parts.items())
     return False, "not significantly better on any part: " + summaries
+
+
+def network_hyperparams(network: Network) -> Hyperparams | None:
+    """The model settings of a network that reports its halting (a `TorchNetwork`); None for another callable."""
+    return network.module.hp if hasattr(network, "call_with_segments") else None
+
+
+def halting_cap(hp: Hyperparams | None) -> tuple[int | None, str | None]:
+    """``(cap, None)`` where a network of settings ``hp`` halts on its own within ``cap`` segments at
+    inference, else ``(None, why not)``: only with ``model.inference_halting`` on and more than one segment."""
+    if hp is None:
+        return None, "the network reports no segments (it is not a TorchNetwork)"
+    if not hp.inference_halting:
+        return None, (
+            f"no halting at inference (model.inference_halting is off): every forward pass runs"
+            f" model.inference_steps = {hp.inference_steps} segment(s)"
+        )
+    if hp.inference_steps == 1:
+        return None, "model.inference_steps is 1: every forward pass runs its one segment, none can halt earlier"
+    return hp.inference_steps, None
+
+
+def pooled_raw_network(answers: list[GreedyAnswers], arch: str | None, cap: int | None, note: str | None) -> dict:
+    """The original design's ``hrm`` and ``trm`` figures over the raw network's ``answers`` to every puzzle task.
+
+    ``arch``: the architecture measured; ``cap`` / ``note``: its `halting_cap` (see the module docstring).
+    """
+    instances = sum(len(a.solved) for a in answers)
+    hrm: dict[str, Any] = {"accuracy": None, "instances": instances, "arch": arch}
+    trm: dict[str, Any] = {"convergence_rate": None, "mean_halting_steps": None, "halting_cap": cap}
+    trm.update(instances=instances, arch=arch)
+    if not answers:
+        hrm["note"] = trm["note"] = "no puzzle task in the mix (these are figures of puzzles)"
+        return {"hrm": hrm, "trm": trm}
+    hrm["accuracy"] = sum(int(a.solved.sum()) for a in answers) / instances
+    if cap is None:
+        trm["note"] = note
+    else:
+        trm["convergence_rate"] = sum(int((a.solved & a.all_halted).sum()) for a in answers) / instances
+        passes = sum(int(a.passes.sum()) for a in answers)
+        trm["mean_halting_steps"] = sum(int(a.segments.sum()) for a in answers) / passes if passes else None
+    return {"hrm": hrm, "trm": trm}
+
+
+def reference_elo(result: dict) -> dict:
+    """``{"elo", "elo_interval": [low, high], "games"}`` from one reference opponent's wins, draws and losses."""
+    estimate = elo_difference(result["wins"], result["draws"], result["losses"])
+    games = result["wins"] + result["draws"] + result["losses"]
+    return {"elo": estimate.elo, "elo_interval": [estimate.low, estimate.high], "games": games}
 
 
 def task_labels(tasks: list[Task]) -> list[str]:
@@ -155,8 +236,9 @@ class Evaluator(ReportsLocation):
         return record
 
     def reference(self, version: int, weights: list | dict) -> dict:
-        """The model's absolute strength: per task label, ``solve_rate`` and ``greedy_solve_rate`` for
-        puzzles, ``wins`` / ``draws`` / ``losses`` per reference opponent for games."""
+        """The model's absolute strength, the reference record (see the module docstring): per task label
+        solve rates and halting figures for puzzles, W/D/L per reference opponent for games, their Elo,
+        and the pooled ``hrm`` / ``trm`` figures."""
         start = time.perf_counter()
         record = {"version": int(version), **self.measure(self._load(weights, 0))}
         record["seconds"] = round(time.perf_counter() - start, 3)
@@ -187,19 +269,25 @@ class Evaluator(ReportsLocation):
         return record
 
     def measure(self, network: Network, solved: dict[int, np.ndarray] | None = None) -> dict:
-        """``{"tasks": {label: ...}}``, the reference record of ``network`` (see `reference`).
+        """``{"tasks": {label: ...}, "elo": {...}, "hrm": {...}, "trm": {...}}``, the reference record of ``network``.
 
         ``solved`` may hold the search results of puzzle tasks (by task id) already
         computed on the same held-out sets, which are then not searched again.
         """
-        tasks = {}
+        tasks, elo, answers = {}, {}, []
+        hp = network_hyperparams(network)
+        cap, note = halting_cap(hp)
         for task_id, task in enumerate(self.tasks):
+            label = self.labels[task_id]
             if task.spec.num_players == 2:
-                tasks[self.labels[task_id]] = self._reference_games(task_id, network)
+                tasks[label] = self._reference_games(task_id, network)
+                elo[label] = {name: reference_elo(result) for name, result in tasks[label].items()}
             else:
                 known = None if solved is None else solved.get(task_id)
-                tasks[self.labels[task_id]] = self._reference_puzzles(task_id, network, known)
-        return {"tasks": tasks}
+                tasks[label], greedy = self._reference_puzzles(task_id, network, known, cap, note)
+                answers.append(greedy)
+        arch = None if hp is None else hp.arch
+        return {"tasks": tasks, "elo": elo, **pooled_raw_network(answers, arch, cap, note)}
 
     def held_out(self, task_id: int, count: int) -> HeldOut:
         """The fixed held-out set of ``count`` instances of task ``task_id`` (computed once)."""
@@ -288,18 +376,39 @@ class Evaluator(ReportsLocation):
 
     # ----- internals: the reference record -----
 
-    def _reference_puzzles(self, task_id: int, network: Network, solved: np.ndarray | None) -> dict:
+    def _reference_puzzles(
+        self, task_id: int, network: Network, solved: np.ndarray | None, cap: int | None, note: str | None
+    ) -> tuple[dict, GreedyAnswers]:
+        """Task ``task_id``'s puzzle record (see the module docstring), and the raw network's answers to it.
+
+        ``cap`` / ``note``: `halting_cap` of ``network``; without a cap the halting figures are null.
+        """
         task = self.tasks[task_id]
         held = self.held_out(task_id, self.config.puzzles_per_task)
         if solved is None:
             solved = solve_with_search(task, task_id, held.states, held.seeds, network, self.searches[task_id])
-        greedy = solve_greedily(task, task_id, held.states, network)
-        return {
+        greedy = answer_greedily(task, task_id, held.states, network)
+        rates = {"solve_rate": solved, "greedy_solve_rate": greedy.solved}
+        if cap is not None:
+            rates["convergence_rate"] = greedy.solved & greedy.all_halted
+        by_difficulty = self._by_difficulty(task_id, held, rates)
+        record = {
             "solve_rate": float(solved.mean()),
-            "greedy_solve_rate": float(greedy.mean()),
+            "greedy_solve_rate": float(greedy.solved.mean()),
+            "accuracy": float(greedy.solved.mean()),  # the same definition as greedy_solve_rate (module docstring)
             "instances": len(held.states),
-            "by_difficulty": self._by_difficulty(task_id, held, {"solve_rate": solved, "greedy_solve_rate": greedy}),
+            "halting_cap": cap,
+            "convergence_rate": None if cap is None else float(rates["convergence_rate"].mean()),
+            "mean_halting_steps": None if cap is None else greedy.mean_segments(),
         }
+        if cap is None:
+            record["halting_note"] = note
+        else:
+            buckets = difficulty_buckets(held.difficulties, self._difficulty(task_id), self.config.difficulty_buckets)
+            for label, members in buckets:
+                by_difficulty[label]["mean_halting_steps"] = greedy.mean_segments(members)
+        record["by_difficulty"] = by_difficulty
+        return record, greedy
 
     def _reference_games(self, task_id: int, network: Network) -> dict:
         """Per opponent name, the network's (with search) wins, draws and losses over both colours,
@@ -341,7 +450,7 @@ class Evaluator(ReportsLocation):
         return tuple(self.config.difficulty or self.entries[task_id].difficulty)
 
     def _by_difficulty(self, task_id: int, held: HeldOut, solved: dict[str, np.ndarray]) -> dict:
-        """Per difficulty bucket of ``held``: instances and the solve rate of each of ``solved``."""
+        """Per difficulty bucket of ``held``: instances and the share of each of ``solved`` (bool ``[n]``)."""
         return solve_rates_by_difficulty(held, self._difficulty(task_id), self.config.difficulty_buckets, solved)
 
     def _load(self, weights: list | dict, index: int) -> Network:

@@ -2,7 +2,8 @@
 
 - Puzzles: every held-out instance of a task is searched to the end in one batch
   (`solve_with_search`); solved means the final state's outcome is 1.0. The bare
-  policy (greedy, no search) is measured too (`solve_greedily`).
+  policy (greedy, no search) is measured too, with the segments its forward passes
+  used and whether its halting head stopped them (`answer_greedily`).
 - Games: `play_match` plays each opening twice with colours swapped (one side
   moves first in one game, the other in the other), so neither side profits from a
   lopsided opening. Two `BatchedSearch` objects, one per network, hold the same
@@ -45,19 +46,58 @@ def solve_with_search(
     return task.outcome(final) >= 1.0
 
 
-def solve_greedily(task: Task, task_id: int, states: np.ndarray, network: Network) -> np.ndarray:
-    """Play every puzzle of ``states [n, S]`` with the policy's most likely legal action; ``bool [n]`` solved."""
+@dataclass(frozen=True)
+class GreedyAnswers:
+    """The raw network's answers to n puzzles, each played to the end with its most likely legal action.
+
+    ``solved bool [n]``: the answer verifies (final outcome 1.0); ``passes int64 [n]``: forward
+    passes (one per move). From a network that reports its halting (``call_with_segments``,
+    as `TorchNetwork` does), else None: ``segments int64 [n]``, the segments of all of an
+    instance's passes summed, and ``all_halted bool [n]``, whether the halting head said
+    halt in every one of them (within the segment cap, rather than being cut off by it).
+    """
+
+    solved: np.ndarray
+    passes: np.ndarray
+    segments: np.ndarray | None
+    all_halted: np.ndarray | None
+
+    def mean_segments(self, members: np.ndarray | None = None) -> float | None:
+        """Segments per forward pass over the passes of ``members`` (bool ``[n]``; None: all); None without segments."""
+        if self.segments is None:
+            return None
+        rows = slice(None) if members is None else members
+        passes = int(self.passes[rows].sum())
+        return float(self.segments[rows].sum() / passes) if passes else None
+
+
+def answer_greedily(task: Task, task_id: int, states: np.ndarray, network: Network) -> GreedyAnswers:
+    """Play every puzzle of ``states [n, S]`` with the policy's most likely legal action (no search), in one batch."""
     states = np.array(states, dtype=np.int64)
+    with_segments = getattr(network, "call_with_segments", None)
+    passes = np.zeros(len(states), dtype=np.int64)
+    segments = np.zeros(len(states), dtype=np.int64)
+    all_halted = np.ones(len(states), dtype=bool)
     for _ in range(task.spec.max_steps):
         rows = np.flatnonzero(~task.is_terminal(states))
         if len(rows) == 0:
             break
-        logits, _ = network(task.encode(states[rows]), np.full(len(rows), task_id, dtype=np.int64))
+        tokens, task_ids = task.encode(states[rows]), np.full(len(rows), task_id, dtype=np.int64)
+        if with_segments is None:
+            logits, _ = network(tokens, task_ids)
+        else:
+            logits, _, used, halted = with_segments(tokens, task_ids)
+            segments[rows] += used
+            all_halted[rows] &= halted
+        passes[rows] += 1
         legal = task.legal_mask(states[rows])
         actions = np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
         states[rows] = task.step(states[rows], actions)
     _check_finished(task, states, "an episode")
-    return task.outcome(states) >= 1.0
+    reported = with_segments is not None
+    return GreedyAnswers(
+        task.outcome(states) >= 1.0, passes, segments if reported else None, all_halted if reported else None
+    )
 
 
 @dataclass(frozen=True)

@@ -17,30 +17,137 @@ def puzzle_summary(record: dict) -> str:
 
 
 def format_reference(record: dict) -> str:
-    """A human-readable text of a `Evaluator.reference` record, one line per task."""
-    lines = [f"version {record.get('version', '?')} ({record.get('seconds', 0.0):.1f} s)"]
-    width = max((len(label) for label in record["tasks"]), default=0)
+    """A human-readable text of a reference record (`Evaluator.reference`), beside its ``baseline`` if it has one.
+
+    One column per version (the baseline's first), headed ``v<N>``: per task one line per
+    figure (solve rates, halting figures; W / D / L and Elo per reference opponent), per
+    puzzle task a table by difficulty bucket, then the pooled ``hrm`` / ``trm`` figures,
+    and every game the evaluated version lost. ``-`` marks a figure that does not exist
+    (halting without halting inference); a line says why, once where every task has one reason.
+    """
+    columns = [record["baseline"], record] if record.get("baseline") else [record]
+    names = [f"v{column.get('version', '?')}" for column in columns]
+    lines = [" beside its baseline, ".join(_version_line(column) for column in reversed(columns))]
+    if record.get("baseline_note"):
+        lines.append(f"baseline: {record['baseline_note']}")
+    entries: list[tuple[str, list[str]] | str] = []
     for label, result in record["tasks"].items():
+        results = [column["tasks"][label] for column in columns]
         if "solve_rate" in result:
-            lines.append(
-                f"{label:<{width}}  solve rate {result['solve_rate']:.3f} with search,"
-                f" {result['greedy_solve_rate']:.3f} greedy ({result['instances']} instances)"
-            )
+            entries.extend(_puzzle_entries(label, results, names, record["trm"].get("note")))
         else:
-            games = "   ".join(
-                f"vs {name}: {r['wins']} W / {r['draws']} D / {r['losses']} L" for name, r in result.items()
+            elos = [column["elo"][label] for column in columns]
+            entries.extend(_game_entries(label, results, elos, names, show_version=len(columns) == 2))
+    if record["hrm"]["instances"]:
+        entries.extend(_pooled_entries([column["hrm"] for column in columns], [c["trm"] for c in columns], names))
+    return "\n".join(lines + _render(entries))
+
+
+def _version_line(record: dict) -> str:
+    return f"version {record.get('version', '?')} ({record.get('seconds', 0.0):.1f} s)"
+
+
+def _rate(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _puzzle_entries(
+    label: str, results: list[dict], names: list[str], pooled_note: str | None
+) -> list[tuple[str, list[str]] | str]:
+    """A puzzle task's figure rows (one cell per version), its halting note unless the pooled figures
+    give the same one, and its table by difficulty."""
+    last = results[-1]
+    cap = f" (cap {last['halting_cap']})" if last["halting_cap"] else ""
+    entries: list[tuple[str, list[str]] | str] = [
+        (f"{label} ({last['instances']} instances)", names),
+        ("  solve rate with search", [_rate(r["solve_rate"]) for r in results]),
+        ("  solve rate greedy, raw network (= accuracy)", [_rate(r["greedy_solve_rate"]) for r in results]),
+        ("  convergence rate (verified, halted)", [_rate(r["convergence_rate"]) for r in results]),
+        (f"  mean halting steps{cap}", [_rate(r["mean_halting_steps"], 2) for r in results]),
+    ]
+    if last.get("halting_note") and last["halting_note"] != pooled_note:
+        entries.append(f"  halting: {last['halting_note']}")
+    return entries + _bucket_lines(results, names)
+
+
+def _bucket_lines(results: list[dict], names: list[str]) -> list[str]:
+    """The figures of every difficulty bucket as a compact table: a row per bucket, a column per figure and version."""
+    figures = [("solve_rate", "search", 3), ("greedy_solve_rate", "greedy", 3)]
+    if results[-1]["convergence_rate"] is not None:
+        figures += [("convergence_rate", "converged", 3), ("mean_halting_steps", "steps", 2)]
+    header = ["difficulty", "n"] + [f"{short} {name}" for _, short, _ in figures for name in names]
+    rows = [header]
+    for bucket, values in results[-1]["by_difficulty"].items():
+        cells = [bucket, str(values["instances"])]
+        for key, _, digits in figures:
+            cells += [_rate(r["by_difficulty"].get(bucket, {}).get(key), digits) for r in results]
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    aligned = [
+        [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)] for row in rows
+    ]
+    return ["    " + "  ".join(row) for row in aligned]
+
+
+def _game_entries(
+    label: str, results: list[dict], elos: list[dict], names: list[str], show_version: bool
+) -> list[tuple[str, list[str]] | str]:
+    """A game task's rows per reference opponent (W / D / L, Elo and its 95% interval), the last version's losses."""
+    entries: list[tuple[str, list[str]] | str] = [(label, names)]
+    for name in results[-1]:
+        entries.append(
+            (
+                f"  vs {name}: W / D / L",
+                [f"{r[name]['wins']} / {r[name]['draws']} / {r[name]['losses']}" for r in results],
             )
-            lines.append(f"{label:<{width}}  {games}")
-            lines.extend(_lost_game_lines(result))
-    return "\n".join(lines)
+        )
+        entries.append((f"  vs {name}: Elo [95%]", [_elo(e[name]) for e in elos]))
+    prefix = f"{names[-1]} " if show_version else ""
+    return entries + _lost_game_lines(results[-1], prefix)
 
 
-def _lost_game_lines(result: dict) -> list[str]:
+def _elo(estimate: dict) -> str:
+    low, high = estimate["elo_interval"]
+    return f"{estimate['elo']:+.0f} [{low:+.0f}, {high:+.0f}]"
+
+
+def _pooled_entries(hrm: list[dict], trm: list[dict], names: list[str]) -> list[tuple[str, list[str]] | str]:
+    """The original design's pooled figures, one row each, and why a missing one is missing."""
+    arch = hrm[-1].get("arch") or "?"
+    entries: list[tuple[str, list[str]] | str] = [
+        (f"all puzzles pooled ({hrm[-1]['instances']} instances, the {arch} network)", names),
+        ("  hrm.accuracy", [_rate(h["accuracy"]) for h in hrm]),
+        ("  trm.convergence_rate", [_rate(t["convergence_rate"]) for t in trm]),
+        ("  trm.mean_halting_steps", [_rate(t["mean_halting_steps"], 2) for t in trm]),
+    ]
+    if trm[-1].get("note"):
+        entries.append(f"  trm: {trm[-1]['note']}")
+    return entries
+
+
+def _render(entries: list[tuple[str, list[str]] | str]) -> list[str]:
+    """Rows ``(label, cells)`` aligned in columns over the whole text (labels left, cells right); strings as is."""
+    rows = [entry for entry in entries if isinstance(entry, tuple)]
+    label_width = max((len(label) for label, _ in rows), default=0)
+    cell_widths = [max(len(cells[i]) for _, cells in rows) for i in range(len(rows[0][1]))] if rows else []
+    lines = []
+    for entry in entries:
+        if isinstance(entry, str):
+            lines.append(entry)
+        else:
+            label, cells = entry
+            lines.append(
+                f"{label:<{label_width}}" + "".join(f"  {c:>{w}}" for c, w in zip(cells, cell_widths, strict=True))
+            )
+    return lines
+
+
+def _lost_game_lines(result: dict, prefix: str = "") -> list[str]:
     """One indented line per lost reference game: opponent, opening (rows joined by " / "), moves."""
     lines = []
     for name, r in result.items():
         for game in r.get("lost_games", []):
             side = "first" if game["network_moved_first"] else "second"
             opening = game["opening"].replace("\n", " / ")
-            lines.append(f"    lost vs {name}, moving {side} from [{opening}]: {'; '.join(game['moves'])}")
+            lines.append(f"    {prefix}lost vs {name}, moving {side} from [{opening}]: {'; '.join(game['moves'])}")
     return lines
