@@ -277,39 +277,105 @@ def cmd_bench_inference(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
     from cluster.config import load_config
-    from cluster.driver import Driver
-    from cluster.rundir import RunDir
-    from cluster.runtime import start_ray
+    from cluster.session import default_run_dir, open_run_dir, start_driver
 
     _check_run_dir_outlives_the_job(args.resume or args.run_dir, "--resume" if args.resume else "--run-dir")
     if args.resume:
-        run_dir = RunDir(args.resume)
-        config = run_dir.load_config(args.set)
-        run_dir.lock()
-        shards = run_dir.load_config().replay.shards
-        if config.replay.shards != shards:  # the positions are in that many shard directories
-            raise ConfigError(
-                f"{run_dir.config_path}: replay.shards: a resumed run keeps its {shards}, got {config.replay.shards}"
-            )
-        if args.set:
-            run_dir.save_config(config)  # the snapshot is what the run uses from now on
+        run_dir, config = open_run_dir(None, args.resume, resume=True, overrides=args.set)
     else:
         config = load_config(args.config, args.set)
-        stem = Path(args.config).stem if args.config else "defaults"
-        run_dir = RunDir(args.run_dir or Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir.lock()
-        run_dir.create(config)
+        path = args.run_dir or default_run_dir(Path(args.config).stem if args.config else "defaults")
+        run_dir, config = open_run_dir(config, path, resume=False)
     print(f"run directory: {run_dir.path}", file=sys.stderr)
-    driver = Driver(
-        config, run_dir, resume=bool(args.resume), max_minutes=args.max_minutes, max_iterations=args.max_iterations
+    driver = start_driver(
+        config,
+        run_dir,
+        bool(args.resume),
+        args.address,
+        max_minutes=args.max_minutes,
+        max_iterations=args.max_iterations,
     )
-    connection = start_ray(config.ray, args.address)
-    print(f"ray: {connection.description}", file=sys.stderr)
-    room = driver.check_fits(connection.resources) if connection.embedded else None
-    driver.start_actors(room)
     counters = driver.run()
     summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Start a run with supervised training on demonstrations only; `selfplay train --resume` continues it."""
+    from cluster.config import load_config
+    from cluster.session import default_run_dir, open_run_dir, start_driver
+
+    overrides = [*args.set, f"supervised.steps={args.steps}"]
+    if args.demos:
+        if not Path(args.demos).is_file():
+            raise UsageError(f"--demos {args.demos}: no such file")
+        overrides.append(f"supervised.demos={Path(args.demos).resolve()}")
+    if args.generate:
+        overrides.append(f"supervised.generate={args.generate}")
+    _check_run_dir_outlives_the_job(args.run_dir, "--run-dir")
+    config = load_config(args.config, overrides)
+    path = args.run_dir or default_run_dir(f"pretrain-{Path(args.config).stem if args.config else 'defaults'}")
+    run_dir, config = open_run_dir(config, path, resume=False)
+    print(f"run directory: {run_dir.path}", file=sys.stderr)
+    driver = start_driver(config, run_dir, False, args.address)
+    driver.stop_reason = "pre-training finished"
+    driver.finish()
+    print(
+        f"pre-trained: version {driver.counters.version}, {driver.counters.supervised_steps} supervised steps\n"
+        f"next: selfplay evaluate --run-dir {run_dir.path}\n"
+        f"      selfplay train --resume {run_dir.path}"
+    )
+    return 0
+
+
+def cmd_self_play(args: argparse.Namespace) -> int:
+    """The original design's `self-play` command: N iterations of the loop, one line each."""
+    from cluster.config import config_from_dict, load_config
+    from cluster.trainer import SelfPlayTrainer
+
+    base = load_config(args.config or DEFAULT_CONFIG, args.set)
+    config = config_from_dict({"games_per_iteration": args.games}, "--games", base)
+    trainer = SelfPlayTrainer(
+        config=config, device=args.device, checkpoint_dir=args.checkpoint_dir, address=args.address
+    )
+    return _run_iterations(trainer, args.iterations)
+
+
+def cmd_integrated_training(args: argparse.Namespace) -> int:
+    """The original design's `integrated-training`: supervised pre-training (as the config says), then
+    self-play iterations with supervised refinement every ``alternating_interval``."""
+    from cluster.config import load_config
+    from cluster.trainer import SelfPlayTrainer
+
+    config = load_config(args.config, args.set)
+    trainer = SelfPlayTrainer(
+        config=config, device=args.device, checkpoint_dir=args.checkpoint_dir, address=args.address
+    )
+    return _run_iterations(trainer, args.iterations)
+
+
+def _run_iterations(trainer: Any, count: int) -> int:
+    """Run ``count`` iterations of ``trainer``, printing the original design's line for each."""
+    import asyncio
+
+    async def iterations() -> None:
+        for i in range(count):
+            m = await trainer.iteration(i)
+            rate = "n/a" if m["success_rate"] is None else f"{m['success_rate']:.2%}"
+            evaluation = "n/a" if m["eval_success_rate"] is None else f"{m['eval_success_rate']:.2%}"
+            verdict = f"accepted as version {m['version']}" if m["accepted"] else "rejected"
+            print(
+                f"Iteration {i}: {rate} success (eval {evaluation}, {verdict}, "
+                f"{m['num_episodes']} episodes, {m['elapsed_time']:.1f} s)",
+                flush=True,
+            )
+
+    try:
+        asyncio.run(iterations())
+    finally:
+        trainer.close()
+    print(f"run directory: {trainer.checkpoint_dir}  (next: selfplay evaluate --run-dir {trainer.checkpoint_dir})")
     return 0
 
 
@@ -334,7 +400,8 @@ def _check_run_dir_outlives_the_job(path: str | None, flag: str) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Measure a run's best weights on the held-out sets and against the reference opponents."""
+    """Measure a run's best weights on the held-out sets and against the reference opponents, and the same
+    for its baseline version (the starting network, version 0, unless told otherwise) beside them."""
     import torch
 
     from actors.evaluator import Evaluator, format_reference
@@ -347,9 +414,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--run-dir {args.run_dir}: the run has no checkpoint yet (no state.json)")
     version = state["counters"]["version"] if args.version is None else args.version
     weights = run_dir.load_weights(version)
+    baseline_version = 0 if args.baseline is None else args.baseline
+    baseline_weights, baseline_note = None, None
+    if args.no_baseline:
+        baseline_note = "none (--no-baseline)"
+    elif baseline_version == version:
+        baseline_note = f"none: version {version} is the baseline version itself"
+    elif args.baseline is None and not run_dir.weights_path(0).is_file():
+        # Builds before version 0 was kept pruned it with the other old versions.
+        baseline_note = f"none: version 0 is not in {run_dir.weights_dir} (an older build pruned it)"
+    elif not run_dir.weights_path(baseline_version).is_file():
+        raise UsageError(f"--baseline {baseline_version}: no weights of that version in {run_dir.weights_dir}")
+    else:
+        baseline_weights = run_dir.load_weights(baseline_version)
     torch.set_num_threads(max(1, int(config.evaluation.num_cpus)))  # as many threads as the actor would get
     evaluator = Evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
     record = evaluator.reference(version, weights)
+    if baseline_weights is None:
+        record.update(baseline=None, baseline_note=baseline_note)
+    else:
+        record["baseline"] = evaluator.reference(baseline_version, baseline_weights)
+    # One line, the best's: the baseline rides inside it, so the report's strength curve gets no row for it.
     run_dir.append_evaluation({"kind": "reference", "version": version, **record})
     print(json.dumps(record, indent=2) if args.json else format_reference(record))
     return 0
@@ -434,12 +519,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-iterations", type=_positive_int, help="stop cleanly after this many gate evaluations")
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="measure a run's best model on held-out tasks and references")
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a run's best model, beside its starting one, on held-out tasks and references"
+    )
     evaluate.add_argument("--run-dir", required=True, help="the run directory")
     evaluate.add_argument("--version", type=_non_negative_int, help="a weights version (default: the best)")
+    baseline = evaluate.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--baseline", type=_non_negative_int, metavar="VERSION", help="also measure this version (default 0)"
+    )
+    baseline.add_argument("--no-baseline", action="store_true", help="measure the evaluated version only")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     evaluate.add_argument("--json", action="store_true", help="print the record as JSON")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    pretrain = commands.add_parser("pretrain", help="start a run with supervised training on demonstrations")
+    pretrain.add_argument("--config", help="a YAML config (default: built-in defaults)")
+    demos = pretrain.add_mutually_exclusive_group(required=True)
+    demos.add_argument("--demos", metavar="FILE", help="a JSONL file of demonstrations (format: README)")
+    demos.add_argument("--generate", type=_positive_int, metavar="N", help="N demonstrations by the exact solvers")
+    pretrain.add_argument("--steps", type=_positive_int, default=500, help="learner steps on them (default 500)")
+    pretrain.add_argument("--run-dir", help="where the run writes (default: runs/pretrain-<config>-<time>)")
+    pretrain.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    pretrain.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
+    pretrain.set_defaults(handler=cmd_pretrain)
+
+    for name, handler, text in (
+        ("self-play", cmd_self_play, "the original design's self-play command: N iterations, one line each"),
+        ("integrated-training", cmd_integrated_training, "supervised pre-training, then self-play iterations"),
+    ):
+        original = commands.add_parser(name, help=text)
+        original.add_argument("--iterations", type=_positive_int, required=True, help="iterations (gates) to run")
+        if name == "self-play":
+            original.add_argument("--games", type=_positive_int, default=64, help="episodes per iteration")
+            original.add_argument("--config", help="a YAML config under --games (default: configs/local.yaml)")
+        else:
+            original.add_argument("--config", required=True, help="a YAML config (ours or a self_play: section)")
+        original.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="for every network")
+        original.add_argument("--checkpoint-dir", help="the run directory (one holding a run is resumed)")
+        original.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+        original.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or embedded)")
+        original.set_defaults(handler=handler)
 
     report = commands.add_parser("report", help="a run's curves: strength by version, memory by actor over time")
     report.add_argument("--run-dir", required=True, help="the run directory")

@@ -64,6 +64,34 @@ class RunSettings:
     progress_every_seconds: float = field(default=10.0, metadata={"min": 0.1})
     train_seconds: float = field(default=5.0, metadata={"min": 0.1})  # length of one learner call
     storage: str = field(default="local", metadata={"choices": STORAGES})
+    # An iteration ends with a gate. None: a gate each time the learner offers a candidate
+    # (every learner.candidate_every steps); N: the learner's current weights are gated once N more
+    # self-play episodes have been played (the original design's games_per_iteration).
+    episodes_per_iteration: int | None = field(default=None, metadata={"min": 1})
+    # Checkpoint after every N iterations as well as every save_every_seconds (None: by time only).
+    save_every_iterations: int | None = field(default=None, metadata={"min": 1})
+
+
+@dataclass
+class SupervisedConfig:
+    """Supervised training on demonstrations: a pre-training phase, and refinement during self-play.
+
+    ``demos``: a JSONL file of demonstrations (format: `actors.tasks.demos`); ``generate``: that many
+    more demonstrations made by the tasks' exact solvers on Ray. ``steps`` learner steps on them
+    before self-play starts (0: no pre-training phase); every ``refine_every`` iterations (the
+    original design's alternating_interval) another ``refine_steps`` on the same demonstrations.
+    """
+
+    demos: str | None = None
+    generate: int = field(default=0, metadata={"min": 0})
+    steps: int = field(default=0, metadata={"min": 0})
+    refine_every: int | None = field(default=None, metadata={"min": 1})
+    refine_steps: int = field(default=100, metadata={"min": 1})
+    batch_size: int | None = field(default=None, metadata={"min": 1})  # None: learner.batch_size
+
+    @property
+    def enabled(self) -> bool:
+        return self.demos is not None or self.generate > 0
 
 
 @dataclass
@@ -80,6 +108,7 @@ class RunConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     run: RunSettings = field(default_factory=RunSettings)
 
 
@@ -90,12 +119,16 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Read ``path`` (or start from defaults), apply ``key.path=value`` overrides, validate."""
     source = "defaults" if path is None else str(path)
     # Start from the defaults so overrides can reach into sections (and lists) the file leaves out.
-    data = _merged(to_dict(RunConfig()), {} if path is None else _read_yaml(Path(path)))
+    data = _merged(to_dict(RunConfig()), {} if path is None else _native(_read_yaml(Path(path)), source))
     for override in overrides or []:
         _apply_override(data, override)
     # An override's mistakes are reported against the file they change, as the
     # user may have meant to fix the file itself; the message names the key.
-    config = build(RunConfig, data, source)
+    return _checked(build(RunConfig, data, source), source)
+
+
+def _checked(config: RunConfig, source: str) -> RunConfig:
+    """``config`` after the checks across sections; raises `ConfigError`."""
     for index, entry in enumerate(config.tasks.mix):
         if entry.search:  # a kind's search overrides are checked as the search settings they produce
             merged = {**to_dict(config.search), **entry.search}
@@ -111,6 +144,28 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             f"got {config.replay.shards}"
         )
     return config
+
+
+def config_from_dict(data: dict[str, Any], source: str, base: RunConfig | None = None) -> RunConfig:
+    """A `RunConfig` from a dict in our layout or the original design's (or both), laid over ``base``
+    (default: the defaults); errors name ``source`` like a file's."""
+    config = build(RunConfig, _merged(to_dict(base or RunConfig()), _native(data, source)), source)
+    return _checked(config, source)
+
+
+def _native(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` in our layout: a ``self_play:`` section and top-level keys of the original design's
+    config dict (`cluster.original`) are translated; our own keys are laid over what they give."""
+    from cluster.original import ORIGINAL_KEYS, translate
+
+    native: dict[str, Any] = {}
+    if "self_play" in data:
+        native = translate(data["self_play"], source, "self_play")
+    loose = {key: value for key, value in data.items() if key in ORIGINAL_KEYS}
+    if loose:
+        native = _merged(native, translate(loose, source, ""))
+    ours = {key: value for key, value in data.items() if key != "self_play" and key not in ORIGINAL_KEYS}
+    return _merged(native, ours)
 
 
 def build(cls: type, data: Any, source: str, path: str = "") -> Any:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.tasks.curriculum import Curriculum
 from cluster.config import ConfigError, RunConfig
 from cluster.pool import SelfPlayPool, actor_resources
 from cluster.rundir import RunDir
@@ -53,6 +54,7 @@ WAIT_LOG_SECONDS = 30.0  # a wait for an actor to be placed says so this often
 FLUSH_TIMEOUT_SECONDS = 120.0  # at the end: the longest wait for workers to push their episodes
 MAX_BACKOFF_SECONDS = 30.0
 MAX_CONSECUTIVE_FAILURES = 20  # of one actor's calls: then the run stops with the last error
+DEMOS_FILE = "demos.jsonl"  # the run's demonstrations, as supervised training uses them
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Counters:
     positions: int = 0
     learner_step: int = 0
     resumes: int = 0  # times the run was resumed: self-play seeds from it, so a resume plays new instances
+    supervised_steps: int = 0  # learner steps trained on demonstrations (pre-training and refinements)
+    pretrained: bool = False  # the pre-training phase (supervised.steps) has finished
     elapsed_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per accepted version
 
@@ -78,6 +82,7 @@ class Driver:
         max_minutes: float | None = None,
         max_iterations: int | None = None,
         log: Callable[[str], None] | None = None,
+        handle_signals: bool = True,  # Ctrl-C / SIGTERM end the run cleanly (main thread only)
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -85,6 +90,8 @@ class Driver:
         self.max_seconds = None if max_minutes is None else max_minutes * 60.0
         self.max_iterations = max_iterations
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.handle_signals = handle_signals
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every play, train and gate
         self.counters = Counters()
         self.stop_reason: str | None = None
         self.pending: dict[Any, tuple[str, Any]] = {}  # call -> (kind, worker index or actor name)
@@ -93,6 +100,12 @@ class Driver:
         self.learner_waiting = False
         self.candidate: tuple[int, Any] | None = None  # (learner step, weights ref) being gated
         self.gate_after = 0.0  # monotonic time before which no candidate is gated (after a failed gate)
+        self.gated_step = -1  # the learner step whose weights were gated last
+        self.gate_at_episodes = 0  # with run.episodes_per_iteration: the episode count that ends this iteration
+        self.demonstrations: Any = None  # an object-store reference of the demonstrations' rows, if any
+        self.curriculum = Curriculum(config.tasks)
+        # Ranges are handed to the workers only when some entry has a curriculum (else they draw as configured).
+        self.curriculum_active = any(entry.curriculum.mode != "none" for entry in config.tasks.mix)
         self.latest: dict[str, Any] = {}  # newest stats per source, for the progress line
         self.pids: dict[str, int] = {}  # the process each actor last reported from
         self._previous_handlers: dict[int, Any] = {}
@@ -141,6 +154,12 @@ class Driver:
             # its first checkpoint must not hand the same resume count (and instances) to the next.
             self.counters.resumes += 1
             self.run_dir.save_state({**state, "counters": vars(self.counters)})
+            if "curriculum" in state:
+                try:
+                    self.curriculum.load_state_dict(state["curriculum"])
+                except ValueError as error:
+                    raise ConfigError(f"{self.run_dir.state_path}: curriculum: {error}") from None
+                self._log_curriculum()
         # A local run directory is on the driver's disk: what writes into it runs on this node.
         local = config.run.storage == "local"
         node = ray.get_runtime_context().get_node_id() if local else ""
@@ -194,6 +213,46 @@ class Driver:
             self.best = self.learner.get_weights.remote()
             self.run_dir.save_weights(0, self._wait(self.best, "the learner"), keep=config.run.keep_best)
             self.save_checkpoint(wait=True)
+        if config.supervised.enabled:
+            self.demonstrations = ray.put(self._demonstration_rows())
+        if config.supervised.steps > 0 and not self.counters.pretrained:
+            self.supervised(config.supervised.steps, "pre-training")
+
+    def read_demonstrations(self) -> None:
+        """Read the run's demonstrations file (``demos.jsonl``, on resume) or the configured one, before Ray
+        starts, so a bad line is reported at once; generated ones are added in `start_actors`."""
+        from actors.tasks.demos import DemoError, read_demonstrations
+
+        supervised = self.config.supervised
+        own = self.run_dir.path / DEMOS_FILE
+        path = own if own.is_file() else supervised.demos
+        try:
+            self.demos = [] if path is None else read_demonstrations(path, self.config.tasks)
+        except (DemoError, OSError) as error:
+            raise ConfigError(str(error)) from None
+        self.demos_complete = path == own
+
+    def _demonstration_rows(self) -> dict[int, dict[str, Any]]:
+        """The demonstrations as training rows per task id; a new run's (read and generated) are written to
+        ``demos.jsonl`` in the run directory, so a resume trains on the same ones."""
+        from actors.tasks.demos import demonstration_rows, generate_demonstrations_on_ray, write_demonstrations
+
+        if not hasattr(self, "demos"):
+            self.read_demonstrations()
+        supervised = self.config.supervised
+        if not self.demos_complete:
+            if supervised.generate:
+                self.log(f"generating {supervised.generate:,} demonstrations with the tasks' exact solvers")
+                chunks = max(1, min(64, supervised.generate // 32))
+                self.demos += generate_demonstrations_on_ray(
+                    self.config.tasks, supervised.generate, self.config.seed, chunks
+                )
+            write_demonstrations(self.run_dir.path / DEMOS_FILE, self.demos)
+            self.demos_complete = True
+        rows = demonstration_rows(self.demos, self.config.tasks)
+        positions = sum(len(r["value"]) for r in rows.values())
+        self.log(f"{len(self.demos):,} demonstrations ({positions:,} positions) for supervised training")
+        return rows
 
     def _restored_learner(self) -> dict[str, Any]:
         """What the learner continued from; a ConfigError when it had nothing that loads."""
@@ -212,11 +271,10 @@ class Driver:
     # ----- the loop ---------------------------------------------------------------------
 
     def run(self) -> Counters:
-
-        started = time.monotonic() - self.counters.elapsed_seconds
-        session_start = time.monotonic()
+        """Run until a limit or a signal stops it, then finish (the command line's whole run)."""
+        self.begin()
         try:
-            self._loop(started, session_start)
+            self.advance()
         except KeyboardInterrupt:  # a second signal: abort without the final checkpoint
             self._restore_signals()
             raise
@@ -225,16 +283,25 @@ class Driver:
         self._restore_signals()
         return self.counters
 
-    def _loop(self, started: float, session_start: float) -> None:
-        import ray
-
-        next_save = session_start + self.config.run.save_every_seconds
-        next_progress = session_start + self.config.run.progress_every_seconds
-        next_grow = session_start + GROW_EVERY_SECONDS
+    def begin(self) -> None:
+        """Set self-play and the learner going (after `start_actors` and any supervised phase)."""
+        now = time.monotonic()
+        self.started = now - self.counters.elapsed_seconds
+        self.session_start = now
+        self.next_save = now + self.config.run.save_every_seconds
+        self.next_progress = now + self.config.run.progress_every_seconds
+        self.next_grow = now + GROW_EVERY_SECONDS
+        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
+        self.gated_step = self.counters.learner_step  # a gate needs weights trained since the start
         for member in self.pool.start():
             self._start_worker(member.index)
         self._train()
-        while self.stop_reason is None:
+
+    def advance(self, until: Callable[[], bool] | None = None) -> None:
+        """Handle finished calls until ``until()`` is true or the run is told to stop (``stop_reason``)."""
+        import ray
+
+        while self.stop_reason is None and not (until is not None and until()):
             if self.pending:
                 ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=WAKE_SECONDS)
                 if ready:
@@ -242,23 +309,25 @@ class Driver:
             else:  # every call failed and waits for its retry: ray.wait([]) would return at once
                 time.sleep(WAKE_SECONDS)
             now = time.monotonic()
-            self.counters.elapsed_seconds = now - started
+            self.counters.elapsed_seconds = now - self.started
             self._issue_due_retries(now)
-            if self.max_seconds is not None and now - session_start >= self.max_seconds:
+            if self.max_seconds is not None and now - self.session_start >= self.max_seconds:
                 self.stop_reason = f"--max-minutes {self.max_seconds / 60:g} reached"
-            if now >= next_grow:
+            if now >= self.next_grow:
                 for member in self.pool.grow():
                     self._start_worker(member.index)
-                next_grow = now + GROW_EVERY_SECONDS
-            if now >= next_progress:
+                self.next_grow = now + GROW_EVERY_SECONDS
+            if now >= self.next_progress:
                 self.log(self.progress_line())
                 self._actor_stats()
-                next_progress = now + self.config.run.progress_every_seconds
-            if now >= next_save and not self._saving():
+                self.next_progress = now + self.config.run.progress_every_seconds
+            if now >= self.next_save and not self._saving():
                 self.save_checkpoint(wait=False)
-                next_save = now + self.config.run.save_every_seconds
+                self.next_save = now + self.config.run.save_every_seconds
 
     def _catch_signals(self) -> None:
+        if not self.handle_signals:
+            return
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous_handlers[signum] = signal.signal(signum, self._request_stop)
 
@@ -383,18 +452,27 @@ class Driver:
 
     def _play(self, index: int) -> None:
         worker = self.pool.members[index].handle
-        call = worker.play.remote(self.counters.version, [self.best])
+        ranges = {"difficulties": self.curriculum.ranges()} if self.curriculum_active else {}
+        call = worker.play.remote(self.counters.version, [self.best], **ranges)
         self.pending[call] = ("play", index)
 
     def _on_play(self, index: int, stats: dict[str, Any]) -> None:
         self.counters.episodes += stats["episodes"]
         self.counters.positions += stats["positions"]
         self.latest[f"play{index}"] = stats
-        self.run_dir.append_metrics("selfplay", {"worker": index, "version": self.counters.version, **stats})
+        record = {"worker": index, "version": self.counters.version, **stats}
+        if self.curriculum_active:
+            self.curriculum.observe_call(stats)
+            self._log_curriculum()
+            record["curriculum"] = self.curriculum.metrics()  # each entry's level after this call
+        self.run_dir.append_metrics("selfplay", record)
+        self._tell("selfplay", stats)
         if self.stop_reason is None and index in self.pool.members:
             self._play(index)
             if self.learner_waiting:  # new data: the learner may go on
                 self._train()
+        if self.config.run.episodes_per_iteration is not None:
+            self._gate_if_iteration_ended()
 
     def _actor_stats(self) -> None:
         """Ask the buffer and the inference servers for their statistics for metrics.jsonl; one call each at a time."""
@@ -426,17 +504,34 @@ class Driver:
         self.counters.learner_step = stats["step"]
         self.latest["train"] = stats
         self.run_dir.append_metrics("train", stats)
-        due = time.monotonic() >= self.gate_after
-        if stats["candidate_ready"] and self.candidate is None and self.stop_reason is None and due:
-            weights = self.learner.get_weights.remote()
-            self.candidate = (stats["step"], weights)
-            call = self.evaluator.gate.remote(self.counters.version + 1, [weights], self.counters.version, [self.best])
-            self.pending[call] = ("gate", 0)
+        self._tell("train", stats)
+        if self.config.run.episodes_per_iteration is None and stats["candidate_ready"]:
+            self._gate()
+        elif self.config.run.episodes_per_iteration is not None:
+            self._gate_if_iteration_ended()
         if self.stop_reason is None:
             if stats["waiting_for_data"]:
                 self.learner_waiting = True
             else:
                 self._train()
+
+    def _gate_if_iteration_ended(self) -> None:
+        """With ``run.episodes_per_iteration``: gate the learner's weights once that many episodes were played
+        since the last gate and the learner has trained since then."""
+        if self.counters.episodes >= self.gate_at_episodes and self.counters.learner_step > self.gated_step:
+            self._gate()
+
+    def _gate(self) -> None:
+        """Offer the learner's current weights to the evaluator (unless a gate is running or backing off)."""
+        if self.candidate is not None or self.stop_reason is not None or time.monotonic() < self.gate_after:
+            return
+        weights = self.learner.get_weights.remote()  # runs after any train call in flight: the newest weights
+        step = self.counters.learner_step
+        self.candidate = (step, weights)
+        self.gated_step = step
+        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
+        call = self.evaluator.gate.remote(self.counters.version + 1, [weights], self.counters.version, [self.best])
+        self.pending[call] = ("gate", 0)
 
     def _on_gate(self, record: dict[str, Any]) -> None:
         import ray
@@ -453,23 +548,92 @@ class Driver:
             except ray.exceptions.RayError as error:  # the learner holding them died: the next candidate
                 self.log(f"gate {self.counters.iteration}: the accepted candidate's weights were lost ({error})")
                 return
-            self.counters.version += 1
-            self.run_dir.save_weights(self.counters.version, state, keep=self.config.run.keep_best)
-            # The driver's own object-store copy: it outlives the learner (and its node) that made it.
-            self.best = ray.put(state)
-            # Servers load it now rather than at the first worker's switch; a restarted server is sent the
-            # current weights by the first worker that finds it behind (`actors.serving.client`).
-            for server in self.servers:
-                server.set_weights.remote(self.counters.version, [self.best])
-            self.counters.history.append({"version": self.counters.version, "learner_step": step, "time": time.time()})
+            self._publish(state, step)
         self.run_dir.append_evaluation({"kind": "gate", "version": self.counters.version, **record})
+        self._tell("gate", record)
         self.log(
             f"gate {self.counters.iteration}: candidate from step {step} "
             f"{'accepted as version ' + str(self.counters.version) if record['accepted'] else 'rejected'}"
             f" ({record.get('reason', '')})"
         )
+        every = self.config.run.save_every_iterations
+        if every is not None and self.counters.iteration % every == 0 and not self._saving():
+            self.save_checkpoint(wait=False)
+        refine = self.config.supervised.refine_every
+        if refine is not None and self.counters.iteration % refine == 0 and self.stop_reason is None:
+            self.supervised(self.config.supervised.refine_steps, "refinement")
         if self.max_iterations is not None and self.counters.iteration >= self.max_iterations:
             self.stop_reason = f"--max-iterations {self.max_iterations} reached"
+
+    def _log_curriculum(self) -> None:
+        for change in self.curriculum.take_changes():
+            self.log(f"curriculum: {change}")
+
+    def _tell(self, event: str, values: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(event, values)
+
+    def _publish(self, weights: dict[str, Any], step: int) -> None:
+        """Make ``weights`` (learner step ``step``) the next version: on disk, in the object store, on the servers."""
+        import ray
+
+        self.counters.version += 1
+        self.run_dir.save_weights(self.counters.version, weights, keep=self.config.run.keep_best)
+        # The driver's own object-store copy: it outlives the learner (and its node) that made it.
+        self.best = ray.put(weights)
+        # Servers load it now rather than at the first worker's switch; a restarted server is sent the
+        # current weights by the first worker that finds it behind (`actors.serving.client`).
+        for server in self.servers:
+            server.set_weights.remote(self.counters.version, [self.best])
+        self.counters.history.append({"version": self.counters.version, "learner_step": step, "time": time.time()})
+
+    def start_from_weights(self, weights: dict[str, Any]) -> None:
+        """Train on from ``weights`` (a state dict of numpy arrays): a new run's version 0, else the next version."""
+        import ray
+
+        self._wait(self.learner.set_weights.remote(weights), "the learner")
+        if self.counters.version == 0:
+            self.run_dir.save_weights(0, weights, keep=self.config.run.keep_best)
+            self.best = ray.put(weights)
+        else:
+            self._publish(weights, self.counters.learner_step)
+        self.save_checkpoint(wait=True)
+        self.log(f"the learner starts from the given weights (version {self.counters.version})")
+
+    def add_trajectories(self, trajectories: list[Any]) -> None:
+        """Store episodes played outside the workers (e.g. `SelfPlayTrainer.run_self_play`) in the replay buffer."""
+        if trajectories:
+            self._wait(self.buffers[0].add.remote(trajectories), "the replay buffer")
+            self.counters.episodes += len(trajectories)
+            self.counters.positions += sum(t.num_positions for t in trajectories)
+
+    # ----- supervised training ----------------------------------------------------------
+
+    def supervised(self, steps: int, phase: str) -> dict[str, Any]:
+        """``steps`` learner steps on the run's demonstrations (``phase``: "pre-training" or "refinement").
+
+        Pre-training's result becomes the next version at once (there is no self-play yet to gate it
+        against); a refinement's weights reach self-play through the next gate, like any training.
+        """
+        if self.demonstrations is None:
+            raise ConfigError(f"supervised {phase}: the run has no demonstrations (supervised.demos or generate)")
+        batch_size = self.config.supervised.batch_size
+        call = self.learner.train_supervised.remote(self.demonstrations, steps, batch_size)
+        stats = self._wait(call, "the learner")
+        self.counters.learner_step = stats["step"]
+        self.counters.supervised_steps = stats["supervised_steps"]
+        self.run_dir.append_metrics("supervised", {"phase": phase, **stats})
+        self._tell("supervised", stats)
+        losses = stats.get("losses") or {}
+        loss = f", loss {losses['total']:.3f}" if "total" in losses else ""
+        if phase == "pre-training":
+            self._publish(self._wait(self.learner.get_weights.remote(), "the learner"), stats["step"])
+            self.counters.pretrained = True
+            self.save_checkpoint(wait=True)
+            self.log(f"pre-training: {steps} learner steps on demonstrations{loss}; version {self.counters.version}")
+        else:
+            self.log(f"supervised refinement after gate {self.counters.iteration}: {steps} learner steps{loss}")
+        return stats
 
     # ----- checkpoints ------------------------------------------------------------------
 
@@ -486,7 +650,8 @@ class Driver:
 
     def _on_saved(self, learner_state: dict[str, Any]) -> None:
         self.counters.learner_step = learner_state.get("step", self.counters.learner_step)
-        self.run_dir.save_state({"counters": vars(self.counters), "learner": learner_state})
+        state = {"counters": vars(self.counters), "learner": learner_state}
+        self.run_dir.save_state({**state, "curriculum": self.curriculum.state_dict()})
 
     def finish(self) -> None:
         """Let calls in flight finish, push every finished episode, checkpoint; failures are logged, not raised."""
@@ -522,6 +687,15 @@ class Driver:
             self.log(f"the final checkpoint failed ({type(error).__name__}); the last periodic one stands")
         self.log(self.progress_line())
 
+    def shutdown(self) -> None:
+        """End every actor of the run (after `finish`), for a process that goes on using Ray (`SelfPlayTrainer`)."""
+        import ray
+
+        actors = [*self.buffers, self.learner, self.evaluator, *self.servers]
+        actors += [member.handle for member in self.pool.members.values()]
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+
     # ----- progress ---------------------------------------------------------------------
 
     def progress_line(self) -> str:
@@ -543,6 +717,9 @@ class Driver:
             parts.append(f"loss {train['losses']['total']:.3f}")
         if "gate" in self.latest:
             parts.append(f"gates {c.iteration}")
+        if self.curriculum_active:
+            levels = self.curriculum.metrics()
+            parts.append("levels " + ", ".join(f"{label.split('/')[-1]} {m['level']:g}" for label, m in levels.items()))
         return " | ".join(parts)
 
 

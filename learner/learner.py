@@ -23,6 +23,10 @@ Pacing, without busy polling:
   the buffer cannot give batches yet, `train` returns ``waiting_for_data=True``
   and the driver calls it again after self-play has added more.
 
+Supervised pre-training (`train_supervised`): the same learner steps on batches drawn from
+demonstration rows the caller gives (``actors.tasks.demos.demonstration_rows``) instead of the
+buffer; they count in ``step`` and ``supervised_steps``, not in ``samples_trained``.
+
 Prioritized replay (``send_priorities=True``, for ``replay.sampling: prioritized``):
 after each trained batch the learner sends ``update_priorities(index, priority)`` to
 the buffer, priority = first-segment ``|value target - value|`` + epsilon (the rule and
@@ -60,6 +64,16 @@ from learner.models import ModelConfig, TaskShape, build_model, make_ema
 from learner.replay_client import BatchSource, is_not_ready, priority_sender, replay_priorities
 
 log = logging.getLogger(__name__)
+
+_SUPERVISED_SEED_TAG = 0x5DE  # separates the supervised batches' draws from other uses of the learner's seed
+# The rows `train_supervised` takes, as the replay buffer's samples have them, with their training dtypes.
+_SUPERVISED_FIELDS = {
+    "tokens": np.int64,
+    "legal": np.bool_,
+    "policy": np.float32,
+    "value": np.float32,
+    "weight": np.float32,
+}
 
 
 def learning_rate(config: LearnerConfig, step: int) -> float:
@@ -179,6 +193,7 @@ class Learner(ReportsLocation):
         self.optimizer_steps = 0
         self.samples_trained = 0
         self.candidates_offered = 0
+        self.supervised_steps = 0  # learner steps of `train_supervised` (also counted in `step`)
         # A learner that Ray restarts runs this constructor again: it continues from the run's
         # last checkpoint instead of from fresh weights (see `restored`).
         self.restored: dict[str, Any] | None = None
@@ -269,8 +284,11 @@ class Learner(ReportsLocation):
             return "ratio"
         return None
 
-    def _train_batch(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """One learner step: deep supervision on one sampled batch; returns its metrics (and ``value_error``)."""
+    def _train_batch(self, sample: dict[str, Any], count_samples: bool = True) -> dict[str, Any]:
+        """One learner step: deep supervision on one sampled batch; returns its metrics (and ``value_error``).
+
+        ``count_samples``: count the batch in ``samples_trained`` (the replay ratio's positions; not demonstrations).
+        """
         batch = self._to_training_batch(sample)
         lr = learning_rate(self.config, self.step)
         for group in self.optimizer.param_groups:
@@ -290,7 +308,8 @@ class Learner(ReportsLocation):
             )
         self.step += 1
         self.optimizer_steps += len(self.clipped.norms) - norms_before
-        self.samples_trained += batch.tokens.shape[0]
+        if count_samples:
+            self.samples_trained += batch.tokens.shape[0]
         return {**metrics, "lr": lr}
 
     def _to_training_batch(self, sample: dict[str, Any]) -> TrainingBatch:
@@ -314,6 +333,89 @@ class Learner(ReportsLocation):
             value_target=tensor(sample["value"]),
             weights=tensor(sample["weight"]),
         )
+
+    # ----- supervised training ------------------------------------------------------------------
+
+    def train_supervised(
+        self, rows: dict[int, dict[str, np.ndarray]], max_steps: int, batch_size: int | None = None
+    ) -> dict[str, Any]:
+        """Train the network (its optimizer, EMA and schedule, as `train` does) on demonstration rows.
+
+        ``rows``: per task id, arrays in the replay buffer's sample layout: ``tokens`` int64 [N, L],
+        ``legal`` bool [N, A], ``policy`` float32 [N, A], ``value`` float32 [N], ``weight`` float32
+        [N] (``actors.tasks.demos.demonstration_rows`` makes them; read-only arrays are fine). Each
+        of the ``max_steps`` learner steps trains one batch of ``batch_size`` rows (default: the
+        config's; fewer when a task has fewer rows) of one task id, drawn in proportion to the
+        tasks' rows; the draws are seeded from the learner's seed and its step, so a resumed
+        learner draws new batches. The steps count in ``step`` (the schedule and checkpoints see
+        them) and in ``supervised_steps``, not in ``samples_trained`` (the replay ratio counts
+        self-play positions). Returns `train`'s statistics for this call, with ``steps`` (this
+        call's) and ``supervised_steps`` (in all). ValueError when ``rows`` do not fit the network.
+        """
+        self._check_restored()
+        size = self.config.batch_size if batch_size is None else batch_size
+        for name, value, low in (("max_steps", max_steps, 0), ("batch_size", size, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"train_supervised: {name}: expected an integer >= {low}, got {value!r}")
+        tables = self._supervised_tables(rows)
+        task_ids = sorted(tables)
+        counts = np.array([len(tables[task_id]["value"]) for task_id in task_ids], dtype=np.float64)
+        rng = np.random.default_rng([self.seed, _SUPERVISED_SEED_TAG, self.step])
+        started = time.perf_counter()
+        totals: dict[str, float] = collections.defaultdict(float)
+        self.clipped.norms.clear()
+        samples = 0
+        for _ in range(max_steps):
+            task_id = task_ids[int(rng.choice(len(task_ids), p=counts / counts.sum()))]
+            table = tables[task_id]
+            picked = rng.choice(len(table["value"]), size=min(size, len(table["value"])), replace=False)
+            batch = {name: array[picked] for name, array in table.items()}
+            metrics = self._train_batch({**batch, "task_id": task_id}, count_samples=False)
+            metrics.pop("value_error")
+            for name, value in metrics.items():
+                totals[name] += value
+            samples += len(picked)
+        self.supervised_steps += max_steps
+        seconds = time.perf_counter() - started
+        stats = self._stats(max_steps, samples, totals, seconds, 0.0, False, None)
+        return {**stats, "steps": max_steps, "supervised_steps": self.supervised_steps}
+
+    def _supervised_tables(self, rows: dict[int, dict[str, np.ndarray]]) -> dict[int, dict[str, np.ndarray]]:
+        """``rows`` checked against the network's task shapes, each array in its training dtype."""
+        if not isinstance(rows, dict) or not rows:
+            raise ValueError("train_supervised: rows: expected a dict of task id -> arrays, got none")
+        tables = {}
+        for task_id, table in rows.items():
+            where = f"train_supervised: rows[{task_id!r}]"
+            if isinstance(task_id, bool) or not isinstance(task_id, (int, np.integer)):
+                raise ValueError(f"{where}: expected an integer task id")
+            if not 0 <= task_id < len(self.task_shapes):
+                raise ValueError(f"{where}: no such task id (the network has {len(self.task_shapes)} tasks)")
+            if not isinstance(table, dict):
+                raise ValueError(f"{where}: expected a dict of arrays, got {type(table).__name__}")
+            missing = [name for name in _SUPERVISED_FIELDS if name not in table]
+            if missing:
+                raise ValueError(f"{where}: missing {', '.join(missing)} (expected {', '.join(_SUPERVISED_FIELDS)})")
+            shape = self.task_shapes[task_id]
+            n = len(table["value"])
+            expected = {
+                "tokens": (n, shape.obs_length),
+                "legal": (n, shape.num_actions),
+                "policy": (n, shape.num_actions),
+                "value": (n,),
+                "weight": (n,),
+            }
+            arrays = {name: np.asarray(table[name], dtype=dtype) for name, dtype in _SUPERVISED_FIELDS.items()}
+            for name, array in arrays.items():
+                if array.shape != expected[name]:
+                    raise ValueError(
+                        f"{where}['{name}']: expected shape {list(expected[name])}, got {list(array.shape)}"
+                    )
+            if n:
+                tables[int(task_id)] = arrays
+        if not tables:
+            raise ValueError("train_supervised: rows: every task has 0 rows")
+        return tables
 
     def _stats(
         self,
@@ -422,6 +524,7 @@ class Learner(ReportsLocation):
         self.optimizer_steps = counters["optimizer_steps"]
         self.samples_trained = counters["samples_trained"]
         self.candidates_offered = counters["candidates_offered"]
+        self.supervised_steps = int(counters.get("supervised_steps", 0))  # checkpoints before it have none
         # The sample seeds continue the checkpoint's sequence, whatever seed this learner was built with.
         self.seed = self.source.seed = int(manifest["seed"])
         self.source.reset(taken=counters["batches_taken"])
@@ -435,6 +538,7 @@ class Learner(ReportsLocation):
             "samples_trained": self.samples_trained,
             "candidates_offered": self.candidates_offered,
             "batches_taken": self.source.taken,
+            "supervised_steps": self.supervised_steps,
         }
 
 

@@ -1,0 +1,258 @@
+"""The original design's API, config and commands, run as its users wrote them, on the real loop.
+
+- the README's quick start, extracted and run as written in a fresh process (its own embedded Ray);
+- `SelfPlayTrainer` in this process: every key of an iteration with sane values, weights that change,
+  self-play episodes with their search traces, examples and a torch dataset, evaluation, checkpoints;
+- the original config dict and a ``self_play:`` YAML section: translated, and a misspelt key refused
+  in one line; the `self-play` command prints the original's per-iteration line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cluster.config import config_from_dict, load_config
+from cluster.errors import ConfigError
+from tests.clusters import FAST, REPO, overrides
+from tests.conftest import ray_test_env, write_token
+
+# The original dict's keys, small: the trainer's own runs in this file take seconds per iteration.
+ORIGINAL = {
+    "games_per_iteration": 24,
+    "parallel_batch_size": 16,
+    "batch_size": 32,
+    "max_buffer_size": 5000,
+    "mcts": {"num_simulations": 8, "c_puct": 1.5, "temperature_init": 1.0, "temperature_final": 0.1},
+    "task_generators": {
+        "reasoning": {"enabled": True, "difficulty_range": [0.0, 0.5], "num_per_iteration": 2},
+        "mcts": {"enabled": True, "num_per_iteration": 1},
+        "math": {"enabled": False},
+    },
+    "training": {"success_weight": 1.0, "failure_weight": 0.5},
+    "checkpointing": {"enabled": True, "save_every": 1, "keep_best": 2},
+}
+# Our own sections beside it: a short learner call, a small buffer minimum, small held-out sets.
+OURS = {
+    "replay": {"min_positions_to_sample": 64},
+    "selfplay": {"play_seconds": 1.0, "push_positions": 64},
+    "evaluation": {"gating": "always", "puzzles_per_task": 8, "games_per_task": 4, "reference_games": 4},
+    "run": {"train_seconds": 1.0, "progress_every_seconds": 5.0},
+}
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(ray_test_env(write_token(tmp_path)))
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+# ----- configuration (no Ray) --------------------------------------------------------------------
+
+
+def test_the_original_dict_maps_onto_our_configuration():
+    config = config_from_dict({**ORIGINAL, "training": {**ORIGINAL["training"], "alternating_interval": 3}}, "config")
+    assert config.run.episodes_per_iteration == 24 and config.selfplay.episodes_per_worker == 16
+    assert config.learner.batch_size == 32 and config.replay.capacity == 5000
+    assert (config.search.num_simulations, config.search.c_puct) == (8, 1.5)
+    assert config.search.temperature_final == 0.1
+    assert [(e.kind, e.weight, e.difficulty) for e in config.tasks.mix] == [
+        ("sudoku", 2.0, (0.0, 0.5)),
+        ("tictactoe", 1.0, (0.0, 1.0)),
+    ]
+    assert (config.replay.success_weight, config.replay.failure_weight) == (1.0, 0.5)
+    assert config.supervised.refine_every == 3
+    assert (config.run.save_every_iterations, config.run.keep_best) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"mcts": {"num_simulatons": 3}},
+            "config: mcts.num_simulatons: unknown key (expected one of: num_simulations, c_puct, "
+            "temperature_init, temperature_final)",
+        ),
+        ({"games_per_iteration": 0}, "config: games_per_iteration: expected a positive integer, got 0"),
+        (
+            {"task_generators": {"math": {"difficulty_range": [0.5, 0.1]}}},
+            "config: task_generators.math.difficulty_range: expected a pair [low, high] with low <= high, "
+            "both in [0.0, 1.0], got [0.5, 0.1]",
+        ),
+        ({"checkpointing": {"enabled": False}}, "config: checkpointing.enabled: expected true"),
+    ],
+)
+def test_a_bad_original_key_is_one_line(data, message):
+    from cluster.trainer import SelfPlayTrainer
+
+    with pytest.raises(ConfigError) as error:
+        SelfPlayTrainer(config=data)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_self_play_yaml_section_works_with_the_command(tmp_path):
+    good = tmp_path / "original.yaml"
+    good.write_text("self_play:\n  games_per_iteration: 10\n  mcts: {num_simulations: 12}\nseed: 3\n")
+    config = load_config(good)
+    assert (config.run.episodes_per_iteration, config.search.num_simulations, config.seed) == (10, 12, 3)
+
+    bad = tmp_path / "typo.yaml"
+    bad.write_text("self_play:\n  mcts: {num_simulatons: 12}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster", "config", "show", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"selfplay: {bad}: self_play.mcts.num_simulatons: unknown key "
+        "(expected one of: num_simulations, c_puct, temperature_init, temperature_final)"
+    ]
+
+
+# ----- the quick start, as the README gives it -----------------------------------------------------
+
+
+def test_the_readme_quick_start_runs_as_written_and_trains(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## The original design's API") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "quickstart.py").write_text(code)
+    result = subprocess.run(
+        [sys.executable, "quickstart.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for i in range(2):
+        assert any(re.fullmatch(rf"Iteration {i}: \d+\.\d\d% success", line) for line in lines), result.stdout
+    assert "the agent holds weights version 2" in result.stdout  # both gates promoted (the local preset's gating)
+
+    from common.tensorfile import read_tensors
+
+    weights = sorted((tmp_path / "checkpoints" / "self_play" / "weights").glob("v*.safetensors"))
+    first, last = read_tensors(weights[0], "np")[0], read_tensors(weights[-1], "np")[0]
+    assert weights[0].name == "v000000.safetensors" and len(weights) >= 2
+    assert any(not np.array_equal(first[name], last[name]) for name in first), "training changed the weights"
+
+
+# ----- the trainer in this process ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trainer(local_ray, tmp_path_factory):
+    from cluster.trainer import SelfPlayTrainer
+    from learner.agents import create_trm_agent
+
+    agent = create_trm_agent("tiny")
+    run = tmp_path_factory.mktemp("api") / "run"
+    trainer = SelfPlayTrainer(trm_agent=agent, config={**ORIGINAL, **OURS}, checkpoint_dir=run)
+    yield trainer
+    trainer.close()
+
+
+def test_an_iteration_returns_every_figure(trainer):
+    import asyncio
+
+    first = asyncio.run(trainer.iteration(0))
+    second = asyncio.run(trainer.iteration(1))
+    for metrics, i in ((first, 0), (second, 1)):
+        assert metrics["iteration"] == i
+        assert metrics["num_episodes"] >= 24  # games_per_iteration
+        for key in ("success_rate", "eval_success_rate", "best_model_metric"):
+            assert 0.0 <= metrics[key] <= 1.0, key
+        assert metrics["policy_loss"] > 0 and metrics["value_loss"] >= 0
+        assert metrics["elapsed_time"] > 0 and metrics["accepted"]
+        assert set(metrics["tasks"]) == {"reasoning/sudoku", "search/tictactoe"}
+    assert (first["version"], second["version"]) == (1, 2)
+    assert second["learner_step"] > first["learner_step"] > 0
+    assert trainer.agent.version == 2, "the agent holds the best weights"
+
+    quality = trainer.get_quality_metrics()
+    assert quality["iterations"] == 2 and quality["total_episodes_generated"] >= 48
+    assert quality["avg_episode_length"] > 1
+    assert min(first["success_rate"], second["success_rate"]) <= quality["best_success_rate"] <= 1.0
+    usage = trainer.get_resource_usage()
+    assert usage["memory_used_gb"] > 0.1 and {"driver", "learner", "selfplay0"} <= set(usage["memory_by_actor_gb"])
+    assert 0.0 <= usage["cpu_percent"] <= 100.0
+
+
+def test_self_play_episodes_carry_their_search_and_become_examples(trainer):
+    import asyncio
+
+    from actors.selfplay.examples import SelfPlayDataset, TrainingDataExtractor
+
+    positions = trainer.driver.counters.positions
+    episodes = asyncio.run(trainer.run_self_play(12))
+    assert len(episodes) == 12 and {e.problem.kind for e in episodes} <= {"sudoku", "tictactoe"}
+    for episode in episodes:
+        assert episode.episode_length == len(episode.steps) >= 1 and not episode.truncated
+        assert episode.total_reward == episode.outcome
+        for step in episode.steps:
+            assert step.visit_counts.sum() >= 1 and step.visit_counts[step.action] > 0
+            assert abs(step.policy.sum() - 1.0) < 1e-4
+    assert trainer.driver.counters.positions == positions + sum(e.episode_length for e in episodes)
+
+    examples = TrainingDataExtractor(success_weight=1.0, failure_weight=0.25).extract_examples(episodes)
+    assert len(examples["value"]) == sum(e.episode_length for e in episodes)
+    assert len(examples["policy"]) + len(examples["negative"]) == len(examples["value"])
+    assert {x.weight for x in examples["negative"]} <= {0.25}
+    dataset = SelfPlayDataset(examples, "value")
+    item = dataset[0]
+    assert item["tokens"].dtype.is_floating_point is False and item["legal_mask"].shape == item["target"].shape
+
+
+def test_evaluation_and_checkpoints(trainer, tmp_path):
+    import asyncio
+
+    from cluster.trainer import SelfPlayTrainer
+
+    record = asyncio.run(trainer.evaluate_models(8))
+    assert 0.0 <= record["eval_success_rate"] <= 1.0 and "reasoning/sudoku" in record["tasks"]
+    weights = trainer._save_checkpoint(2, best=True)
+    assert weights.name == f"v{trainer.driver.counters.version:06d}.safetensors" and weights.is_file()
+
+    other = SelfPlayTrainer(config={**ORIGINAL, **OURS}, checkpoint_dir=tmp_path / "from-weights")
+    other.load_checkpoint(weights)
+    with pytest.raises(ConfigError, match="no such run directory or weights file"):
+        other.load_checkpoint(tmp_path / "missing.safetensors")
+    other._save_checkpoint(0)  # starts the run: version 0 is the loaded weights
+    try:
+        from common.tensorfile import read_tensors
+
+        start = read_tensors(other.driver.run_dir.weights_path(0), "np")[0]
+        given = read_tensors(weights, "np")[0]
+        assert all(np.array_equal(start[name], given[name]) for name in given)
+    finally:
+        other.close()
+
+
+# ----- the original commands ---------------------------------------------------------------------
+
+
+def test_the_self_play_command_prints_the_original_lines(tmp_path):
+    run = tmp_path / "cli"
+    argv = ["self-play", "--iterations", "1", "--games", "16", "--checkpoint-dir", str(run), *overrides(FAST)]
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment(tmp_path),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"^Iteration 0: \d+\.\d\d% success \(eval ", result.stdout, re.M), result.stdout
+    assert (run / "weights" / "v000001.safetensors").is_file()
