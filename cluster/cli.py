@@ -315,6 +315,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         overrides.append(f"supervised.generate={args.generate}")
     _check_run_dir_outlives_the_job(args.run_dir, "--run-dir")
     config = load_config(args.config, overrides)
+    if args.demos:  # checked before a run directory is made: a bad line is the only output
+        from actors.tasks.demos import DemoError, read_demonstrations
+
+        try:
+            read_demonstrations(args.demos, config.tasks)
+        except DemoError as error:
+            raise ConfigError(str(error)) from None
     path = args.run_dir or default_run_dir(f"pretrain-{Path(args.config).stem if args.config else 'defaults'}")
     run_dir, config = open_run_dir(config, path, resume=False)
     print(f"run directory: {run_dir.path}", file=sys.stderr)

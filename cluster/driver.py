@@ -529,7 +529,6 @@ class Driver:
         step = self.counters.learner_step
         self.candidate = (step, weights)
         self.gated_step = step
-        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
         call = self.evaluator.gate.remote(self.counters.version + 1, [weights], self.counters.version, [self.best])
         self.pending[call] = ("gate", 0)
 
@@ -540,6 +539,8 @@ class Driver:
         step, weights = self.candidate
         self.candidate = None
         self.counters.iteration += 1
+        # The next iteration's episodes count from here (self-play went on while the gate ran).
+        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
         record = {**record, "iteration": self.counters.iteration, "learner_step": step}
         self.latest["gate"] = record
         if record["accepted"]:

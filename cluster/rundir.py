@@ -66,8 +66,12 @@ class RunDir:
         self._lock_file = file
 
     def create(self, config: RunConfig) -> None:
-        """Start a new run here; refuses a directory that already holds one."""
-        if self.state_path.exists() or self.config_path.exists():
+        """Start a new run here; refuses a directory that already holds one.
+
+        A directory with a config but no state.json holds a run that never started (it stopped before its
+        first checkpoint, which comes before any self-play): it is started afresh.
+        """
+        if self.state_path.exists():
             raise ConfigError(f"{self.path}: already holds a run (use --resume {self.path} to continue it)")
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.config_path, dump_yaml(config).encode())

@@ -256,3 +256,83 @@ def test_the_self_play_command_prints_the_original_lines(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"^Iteration 0: \d+\.\d\d% success \(eval ", result.stdout, re.M), result.stdout
     assert (run / "weights" / "v000001.safetensors").is_file()
+
+
+# ----- supervised pre-training, integrated training, curriculum ------------------------------------
+
+INTEGRATED = """\
+# The original design's section, with our own keys beside it.
+self_play:
+  games_per_iteration: 32
+  parallel_batch_size: 16
+  batch_size: 32
+  mcts: {num_simulations: 8}
+  training: {success_weight: 1.0, failure_weight: 0.5, alternating_interval: 2}
+tasks:
+  mix:
+    - {kind: sudoku, params: {size: 4}, difficulty: [0.0, 1.0],
+       curriculum: {mode: adaptive, min_episodes: 16, raise_above: 0.5, lower_below: 0.1}}
+    - {kind: countdown, params: {max_numbers: 3}, difficulty: [0.0, 0.1]}
+supervised: {generate: 120, steps: 60, refine_steps: 10}
+ray: {num_cpus: 4}
+replay: {min_positions_to_sample: 64}
+selfplay: {play_seconds: 1.0, push_positions: 64}
+evaluation: {gating: always, puzzles_per_task: 8}
+run: {train_seconds: 1.0}
+"""
+
+
+def test_integrated_training_pretrains_refines_and_resumes(tmp_path):
+    (tmp_path / "integrated.yaml").write_text(INTEGRATED)
+    run = tmp_path / "run"
+    argv = ["integrated-training", "--config", str(tmp_path / "integrated.yaml"), "--checkpoint-dir", str(run)]
+
+    def integrated(iterations: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "cluster", *argv, "--iterations", str(iterations)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=environment(tmp_path),
+            timeout=600,
+        )
+
+    first = integrated(2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "pre-training: 60 learner steps on demonstrations" in first.stderr
+    assert "supervised refinement after gate 2: 10 learner steps" in first.stderr
+    assert re.search(r"^Iteration 1: ", first.stdout, re.M), first.stdout
+    assert len((run / "demos.jsonl").read_text().splitlines()) == 120  # what a resume trains on
+
+    from tests.clusters import read_jsonl
+
+    metrics = read_jsonl(run / "metrics.jsonl")
+    phases = [m["phase"] for m in metrics if m["event"] == "supervised"]
+    assert phases == ["pre-training", "refinement"]
+    levels = [m["curriculum"]["reasoning/sudoku"]["level"] for m in metrics if m["event"] == "selfplay"]
+    assert levels and all(0.0 <= level <= 1.0 for level in levels)
+
+    second = integrated(1)  # a resume: no second pre-training, the same demonstrations
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed" in second.stderr and "pre-training:" not in second.stderr
+    import json
+
+    counters = json.loads((run / "state.json").read_text())["counters"]
+    assert counters["pretrained"] and counters["supervised_steps"] >= 70 and counters["iteration"] == 3
+
+
+def test_a_malformed_demonstrations_line_is_reported_with_its_number(tmp_path):
+    demos = tmp_path / "demos.jsonl"
+    demos.write_text('{"kind": "sudoku", "params": {"size": 4}, "state": [1, 2], "actions": [0]}\nnot json\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster", "pretrain", "--config", "configs/local.yaml", "--demos", str(demos)]
+        + ["--run-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment(tmp_path),
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"selfplay: {demos}: line 1: ") and "state" in line

@@ -26,6 +26,8 @@ nested puzzles over the same grid at every difficulty.
 Effort: the node count (digits tried) of the exact solver, a bitmask backtracking
 search that always branches on the most constrained empty cell; it is at least
 the number of blanks and grows with the backtracking the puzzle forces.
+Answers (`Sudoku.solve`) place the solution's digits most constrained cell first,
+so every naked single is taken before any cell that would need a guess.
 """
 
 from __future__ import annotations
@@ -91,6 +93,20 @@ class _Solver:
         self.box_of = geo.box_of.tolist()
         self.popcount = [bin(m).count("1") for m in range(1 << self.n)]
         self.digit_of_bit = {1 << i: i + 1 for i in range(self.n)}
+        cells = range(geo.cells)
+        self.peers = [  # the other cells of each cell's row, column and box
+            [
+                other
+                for other in cells
+                if other != cell
+                and (
+                    self.row_of[other] == self.row_of[cell]
+                    or self.col_of[other] == self.col_of[cell]
+                    or self.box_of[other] == self.box_of[cell]
+                )
+            ]
+            for cell in cells
+        ]
 
     def search(
         self,
@@ -168,6 +184,37 @@ class _Solver:
 
         recurse(0)
         return solutions, nodes
+
+    def most_constrained_order(self, board: list[int], solution: list[int]) -> list[int]:
+        """The empty cells of ``board`` (C cells, 0 empty) in most-constrained-first order, filled from ``solution``.
+
+        Each cell, when its turn comes, has the fewest candidates (digits its row, column
+        and box leave open, as `Sudoku.legal_mask` counts them) of the cells still empty,
+        the earlier cells holding their ``solution`` digits; ties go to the lowest cell
+        index. ``solution`` (C cells) must complete ``board``, so every cell keeps at least
+        its own digit as a candidate.
+        """
+        full, popcount, peers = self.full, self.popcount, self.peers
+        rows, cols, boxes = [0] * self.n, [0] * self.n, [0] * self.n
+        for cell, digit in enumerate(board):
+            if digit:
+                bit = 1 << (digit - 1)
+                rows[self.row_of[cell]] |= bit
+                cols[self.col_of[cell]] |= bit
+                boxes[self.box_of[cell]] |= bit
+        empties = [cell for cell, digit in enumerate(board) if digit == 0]  # ascending: min() keeps the first
+        candidates = [0] * len(board)
+        for cell in empties:
+            candidates[cell] = full & ~(rows[self.row_of[cell]] | cols[self.col_of[cell]] | boxes[self.box_of[cell]])
+        order = []
+        while empties:
+            counts = [popcount[candidates[cell]] for cell in empties]
+            cell = empties.pop(counts.index(min(counts)))
+            order.append(cell)
+            cleared = ~(1 << (solution[cell] - 1))
+            for peer in peers[cell]:  # filled peers' entries change too, but are never read again
+                candidates[peer] &= cleared
+        return order
 
     def only_candidate(self, board: list[int], cell: int, digit: int) -> bool:
         """Whether ``digit`` is the only digit the other filled cells allow in ``cell`` (a naked single)."""
@@ -315,15 +362,21 @@ class Sudoku(Task):
         return (solutions[0] if solutions else None), nodes
 
     def solve(self, state: np.ndarray) -> list[int]:
-        """Placements filling every empty cell of the current board, in row-major order.
+        """Placements filling every empty cell of the current board, the most constrained cell first.
 
-        Raises ValueError when the board (e.g. after a wrong placement) has no solution.
+        Each placement is, on the board the earlier ones leave, an empty cell with the
+        fewest legal digits (the lowest cell index among equals) and its digit in the
+        solution (the solver's first, if the board has several). So whenever some cell has
+        a single legal digit (a naked single, deducible from the board alone), the next
+        placement is one: demonstrations made of this answer teach deducible moves, not
+        "fill the first empty cell". Raises ValueError when the board (e.g. after a wrong
+        placement) has no solution.
         """
         solution, _ = self._solution(state)
         if solution is None:
             raise ValueError("reasoning/sudoku: the current board has no solution")
-        board = state[self.cells : 2 * self.cells]
-        return [cell * self.size + solution[cell] - 1 for cell in np.flatnonzero(board == 0).tolist()]
+        board = [int(v) for v in state[self.cells : 2 * self.cells]]
+        return [cell * self.size + solution[cell] - 1 for cell in self.solver.most_constrained_order(board, solution)]
 
     def verify(self, state: np.ndarray, answer: list[int]) -> bool:
         try:

@@ -387,6 +387,27 @@ def test_solve_from_midgame(task: Sudoku) -> None:
     assert task.verify(middle, rest)
 
 
+def test_solve_places_a_most_constrained_cell_each_time(task: Sudoku) -> None:
+    """Each placement is, on the board the earlier ones leave, the lowest-index empty cell with the fewest
+    legal digits, and gets its digit of the unique solution."""
+    reordered = 0
+    for seed in range(3 if task.size == 9 else 10):
+        for difficulty in (0.5, 1.0):
+            start = task.generate(seed, difficulty)
+            answer = task.solve(start)
+            solution = board_of(task, task.play(start, answer))
+            state = start
+            for action in answer:
+                board = board_of(task, state)
+                legal_digits = task.legal_mask(state[None])[0].reshape(task.cells, task.size).sum(axis=1)
+                cell, digit = divmod(action, task.size)
+                assert cell == int(np.argmin(np.where(board == 0, legal_digits, task.size + 1)))  # first minimum
+                assert digit + 1 == solution[cell]
+                state = task.step(state[None], np.array([action]))[0]
+            reordered += answer != sorted(answer)
+    assert reordered > 0  # the order is not simply row-major
+
+
 def corrupted_answers(task: Sudoku, state: np.ndarray, answer: list[int]) -> dict[str, object]:
     """Wrong answers of several kinds for ``state`` whose correct answer is ``answer``."""
     n, first = task.size, answer[0]
