@@ -45,7 +45,9 @@ def bench_inference(config: RunConfig, workers: int, seconds: float) -> dict[str
 
     selfplay = replace(config.selfplay, num_workers=workers)
     local = _measure(config, selfplay, [], seconds)
-    (server,) = create_inference_servers(replace(config.inference, servers=1), config.tasks, config.model, config.seed)
+    (server,) = create_inference_servers(
+        replace(config.inference, servers=1), config.tasks, config.models[0], config.seed
+    )
     try:
         shared = _measure(config, selfplay, [server], seconds)
     finally:
@@ -53,7 +55,7 @@ def bench_inference(config: RunConfig, workers: int, seconds: float) -> dict[str
     return {
         "workers": workers,
         "seconds": seconds,
-        "network": f"{config.model.arch}/{config.model.preset}",
+        "network": f"{config.models[0].arch}/{config.models[0].preset}",
         "episodes_per_worker": config.selfplay.episodes_per_worker,
         "local": local,
         "shared": shared,
@@ -70,7 +72,7 @@ def _measure(config: RunConfig, selfplay: Any, servers: list[Any], seconds: floa
     from actors.selfplay import create_selfplay_workers
 
     handles = create_selfplay_workers(
-        config.tasks, config.model, config.search, selfplay, config.seed, inference_servers=servers or None
+        config.tasks, config.models[0], config.search, selfplay, config.seed, inference_servers=servers or None
     )
     try:
         _play(handles, START_TIMEOUT_S, rounds=1)

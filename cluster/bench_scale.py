@@ -141,7 +141,7 @@ def measure_worker(config: Any, seconds: float) -> dict[str, Any]:
     from actors.selfplay import NO_WEIGHTS, SelfPlayWorker
 
     capture = _Capture()
-    worker = SelfPlayWorker(config.tasks, config.model, config.search, config.selfplay, config.seed, 0, capture)
+    worker = SelfPlayWorker(config.tasks, config.models[0], config.search, config.selfplay, config.seed, 0, capture)
     worker.play(NO_WEIGHTS, seconds=min(1.0, seconds))  # the first network calls: not measured
     capture.trajectories.clear()
     calls = []

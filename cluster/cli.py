@@ -213,7 +213,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
         search = replace(search, algorithm=args.algorithm)
 
     def network_factory():
-        return build_network(config.model, [task.spec for task in mix.tasks], config.seed)
+        return build_network(config.models[0], [task.spec for task in mix.tasks], config.seed)
 
     low, high = mix.entries[task_id].difficulty
     result = bench_search(
@@ -226,7 +226,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
         config=search,
         difficulty=(low + high) / 2,
         seed=config.seed,
-        network_name=f"{config.model.arch}/{config.model.preset} of {args.config}",
+        network_name=f"{config.models[0].arch}/{config.models[0].preset} of {args.config}",
         task_id=task_id,
     )
     print(json.dumps(result, indent=2) if args.json else format_search_bench(result))
@@ -412,6 +412,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from actors.evaluator import Evaluator, format_reference
+    from cluster.config import model_names
     from cluster.rundir import RunDir
 
     run_dir = RunDir(args.run_dir)
@@ -419,32 +420,50 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     state = run_dir.load_state()
     if state is None:
         raise UsageError(f"--run-dir {args.run_dir}: the run has no checkpoint yet (no state.json)")
-    version = state["counters"]["version"] if args.version is None else args.version
-    weights = run_dir.load_weights(version)
-    baseline_version = 0 if args.baseline is None else args.baseline
-    baseline_weights, baseline_note = None, None
-    if args.no_baseline:
-        baseline_note = "none (--no-baseline)"
-    elif baseline_version == version:
-        baseline_note = f"none: version {version} is the baseline version itself"
-    elif args.baseline is None and not run_dir.weights_path(0).is_file():
-        # Builds before version 0 was kept pruned it with the other old versions.
-        baseline_note = f"none: version 0 is not in {run_dir.weights_dir} (an older build pruned it)"
-    elif not run_dir.weights_path(baseline_version).is_file():
-        raise UsageError(f"--baseline {baseline_version}: no weights of that version in {run_dir.weights_dir}")
-    else:
-        baseline_weights = run_dir.load_weights(baseline_version)
+    names = model_names(config.models)
+    if args.model is not None and args.model not in names:
+        raise UsageError(f"--model {args.model}: the run trains {', '.join(names)}")
     torch.set_num_threads(max(1, int(config.evaluation.num_cpus)))  # as many threads as the actor would get
-    evaluator = Evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
-    record = evaluator.reference(version, weights)
-    if baseline_weights is None:
-        record.update(baseline=None, baseline_note=baseline_note)
+    records = {}
+    for index, name in enumerate(names):
+        if args.model not in (None, name):
+            continue
+        counters = state["counters"] if index == 0 else state["counters"]["others"][index - 1]
+        version = counters["version"] if args.version is None else args.version
+        model_dir = run_dir.for_model(index)
+        evaluator = Evaluator(config.tasks, config.models[index], config.search, config.evaluation, config.seed)
+        record = evaluator.reference(version, model_dir.load_weights(version))
+        baseline_version, baseline_note = _baseline_version(args, model_dir, version)
+        if baseline_version is None:
+            record.update(baseline=None, baseline_note=baseline_note)
+        else:
+            record["baseline"] = evaluator.reference(baseline_version, model_dir.load_weights(baseline_version))
+        # One line, the best's: the baseline rides inside it, so the report's strength curve gets no row for it.
+        model = {"model": name} if len(names) > 1 else {}
+        run_dir.append_evaluation({"kind": "reference", "version": version, **model, **record})
+        records[name] = record
+    if len(names) == 1:
+        (record,) = records.values()
+        print(json.dumps(record, indent=2) if args.json else format_reference(record))
+    elif args.json:
+        print(json.dumps({"models": records}, indent=2))
     else:
-        record["baseline"] = evaluator.reference(baseline_version, baseline_weights)
-    # One line, the best's: the baseline rides inside it, so the report's strength curve gets no row for it.
-    run_dir.append_evaluation({"kind": "reference", "version": version, **record})
-    print(json.dumps(record, indent=2) if args.json else format_reference(record))
+        print("\n\n".join(f"model {name}:\n{format_reference(record)}" for name, record in records.items()))
     return 0
+
+
+def _baseline_version(args: argparse.Namespace, model_dir: Any, version: int) -> tuple[int | None, str | None]:
+    """The version to measure beside ``version`` (``--baseline``, default 0), or None and why not."""
+    baseline = 0 if args.baseline is None else args.baseline
+    if args.no_baseline:
+        return None, "none (--no-baseline)"
+    if baseline == version:
+        return None, f"none: version {version} is the baseline version itself"
+    if not model_dir.weights_path(baseline).is_file():
+        if args.baseline is None:  # builds before version 0 was kept pruned it with the other old versions
+            return None, f"none: version 0 is not in {model_dir.weights_dir} (an older build pruned it)"
+        raise UsageError(f"--baseline {baseline}: no weights of that version in {model_dir.weights_dir}")
+    return baseline, None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -531,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--run-dir", required=True, help="the run directory")
     evaluate.add_argument("--version", type=_non_negative_int, help="a weights version (default: the best)")
+    evaluate.add_argument("--model", help="in a run of several models, only this one (e.g. hrm; default: every one)")
     baseline = evaluate.add_mutually_exclusive_group()
     baseline.add_argument(
         "--baseline", type=_non_negative_int, metavar="VERSION", help="also measure this version (default 0)"

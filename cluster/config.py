@@ -101,7 +101,8 @@ class RunConfig:
     seed: int = field(default=0, metadata={"min": 0})
     ray: RayConfig = field(default_factory=RayConfig)
     tasks: TasksConfig = field(default_factory=TasksConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # One model, or several trained side by side on the same self-play data (one learner and one gate each).
+    model: ModelConfig | list[ModelConfig] = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
@@ -110,6 +111,17 @@ class RunConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     run: RunSettings = field(default_factory=RunSettings)
+
+    @property
+    def models(self) -> list[ModelConfig]:
+        """The models the run trains: ``model`` as a list."""
+        return list(self.model) if isinstance(self.model, list) else [self.model]
+
+
+def model_names(models: list[ModelConfig]) -> list[str]:
+    """A name per model: its architecture, with ``#<index>`` where two models share one."""
+    archs = [model.arch for model in models]
+    return [arch if archs.count(arch) == 1 else f"{arch}#{index}" for index, arch in enumerate(archs)]
 
 
 # ----- loading ------------------------------------------------------------------
@@ -133,10 +145,37 @@ def _checked(config: RunConfig, source: str) -> RunConfig:
         if entry.search:  # a kind's search overrides are checked as the search settings they produce
             merged = {**to_dict(config.search), **entry.search}
             build(SearchConfig, merged, source, f"tasks.mix[{index}].search")
-    try:
-        resolve(config.model)  # constraints between fields, e.g. width divisible by heads
-    except ValueError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    models = config.models
+    if not models:
+        raise ConfigError(f"{source}: model: expected a mapping or a list of at least one model")
+    for index, model in enumerate(models):
+        try:
+            resolve(model)  # constraints between fields, e.g. width divisible by heads
+        except ValueError as error:
+            where = f" (model[{index}])" if isinstance(config.model, list) else ""
+            raise ConfigError(f"{source}: {error}{where}") from None
+    shares = config.selfplay.agent_share
+    if shares is not None and len(shares) != len(models):
+        raise ConfigError(
+            f"{source}: selfplay.agent_share: expected one share per model ({len(models)}), got {len(shares)}"
+        )
+    if len(models) > 1:
+        if config.inference.servers:
+            raise ConfigError(
+                f"{source}: inference.servers: an inference server holds one model; a run of {len(models)} "
+                "models needs inference.servers: 0 (each worker runs its model's network)"
+            )
+        if config.replay.sampling == "prioritized":
+            raise ConfigError(
+                f"{source}: replay.sampling: prioritized needs one model (the learners of {len(models)} models "
+                "would overwrite each other's priorities); use uniform"
+            )
+        low = config.selfplay.worker_range[0]
+        if low < len(models):
+            raise ConfigError(
+                f"{source}: selfplay.num_workers: expected at least one self-play worker per model "
+                f"({len(models)}), got {low}"
+            )
     fewest_workers = config.selfplay.worker_range[0]
     if config.replay.shards > fewest_workers:  # a shard no worker pushes to never fills: the learner would wait
         raise ConfigError(

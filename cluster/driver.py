@@ -34,6 +34,7 @@ their episodes, the learner checkpoints, exit 0. A second signal aborts at once.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import time
@@ -42,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.tasks.curriculum import Curriculum
-from cluster.config import ConfigError, RunConfig
+from cluster.config import ConfigError, RunConfig, model_names
 from cluster.pool import SelfPlayPool, actor_resources
 from cluster.rundir import RunDir
 from common.handles import actor_error_named
 from common.process import describe_location
+from learner.model_config import ModelConfig
 
 WAKE_SECONDS = 1.0  # how often the loop wakes without a finished call, to honour signals and deadlines
 GROW_EVERY_SECONDS = 5.0  # how often the self-play pool looks for room for more workers
@@ -58,19 +60,64 @@ DEMOS_FILE = "demos.jsonl"  # the run's demonstrations, as supervised training u
 
 
 @dataclass
-class Counters:
-    """What the driver counts across the run; checkpointed in state.json and restored on resume."""
+class ModelCounters:
+    """What the driver counts per trained model; checkpointed in state.json and restored on resume."""
 
     iteration: int = 0  # gate evaluations finished
     version: int = 0  # the current best weights version
-    episodes: int = 0
-    positions: int = 0
     learner_step: int = 0
-    resumes: int = 0  # times the run was resumed: self-play seeds from it, so a resume plays new instances
     supervised_steps: int = 0  # learner steps trained on demonstrations (pre-training and refinements)
     pretrained: bool = False  # the pre-training phase (supervised.steps) has finished
-    elapsed_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per accepted version
+
+
+@dataclass
+class Counters(ModelCounters):
+    """The run's counters. Its model fields are the first model's (a run's only one, usually); ``others``
+    holds those of the models after it (``model: [...]``)."""
+
+    episodes: int = 0
+    positions: int = 0
+    resumes: int = 0  # times the run was resumed: self-play seeds from it, so a resume plays new instances
+    elapsed_seconds: float = 0.0
+    others: list[ModelCounters] = field(default_factory=list)
+
+    def __post_init__(self) -> None:  # from state.json: plain dicts
+        self.others = [c if isinstance(c, ModelCounters) else ModelCounters(**c) for c in self.others]
+
+    def of(self, model: int) -> ModelCounters:
+        return self if model == 0 else self.others[model - 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Agent:
+    """One model the run trains: its learner and evaluator, its best weights, and the gate's bookkeeping."""
+
+    index: int
+    name: str  # "trm", "hrm", or "trm#1" when two models share an architecture
+    model: ModelConfig
+    counters: ModelCounters
+    files: RunDir  # the run directory, with this model's weights and learner checkpoint directories
+    tag: str = ""  # what its log lines start with: "" in a run of one model, else "<name>: "
+    learner: Any = None
+    evaluator: Any = None
+    best: Any = None  # an object-store reference of the best weights' state dict
+    candidate: tuple[int, Any] | None = None  # (learner step, weights ref) being gated
+    gate_after: float = 0.0  # monotonic time before which no candidate is gated (after a failed gate)
+    gated_step: int = -1  # the learner step whose weights were gated last
+    gate_at_episodes: int = 0  # with run.episodes_per_iteration: the episode count that ends this iteration
+    learner_waiting: bool = False
+
+    @property
+    def learner_name(self) -> str:
+        return "learner" if self.index == 0 else f"learner{self.index}"
+
+    @property
+    def evaluator_name(self) -> str:
+        return "evaluator" if self.index == 0 else f"evaluator{self.index}"
 
 
 class Driver:
@@ -92,16 +139,12 @@ class Driver:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.handle_signals = handle_signals
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every play, train and gate
-        self.counters = Counters()
+        self.counters = Counters(others=[ModelCounters() for _ in config.models[1:]])
+        self.agents = self._make_agents()
         self.stop_reason: str | None = None
-        self.pending: dict[Any, tuple[str, Any]] = {}  # call -> (kind, worker index or actor name)
+        self.pending: dict[Any, tuple[str, Any]] = {}  # call -> (kind, worker index, model index or actor name)
         self.retry_at: dict[tuple[str, int], float] = {}  # calls to issue again after a failure
         self.failures: dict[str, int] = {}  # consecutive failed calls per actor
-        self.learner_waiting = False
-        self.candidate: tuple[int, Any] | None = None  # (learner step, weights ref) being gated
-        self.gate_after = 0.0  # monotonic time before which no candidate is gated (after a failed gate)
-        self.gated_step = -1  # the learner step whose weights were gated last
-        self.gate_at_episodes = 0  # with run.episodes_per_iteration: the episode count that ends this iteration
         self.demonstrations: Any = None  # an object-store reference of the demonstrations' rows, if any
         self.curriculum = Curriculum(config.tasks)
         # Ranges are handed to the workers only when some entry has a curriculum (else they draw as configured).
@@ -110,7 +153,26 @@ class Driver:
         self.pids: dict[str, int] = {}  # the process each actor last reported from
         self._previous_handlers: dict[int, Any] = {}
 
-    # ----- setup ------------------------------------------------------------------------
+    def _make_agents(self) -> list[Agent]:
+        names = model_names(self.config.models)
+        several = len(names) > 1
+        return [
+            Agent(i, name, model, self.counters.of(i), self.run_dir.for_model(i), f"{name}: " if several else "")
+            for i, (name, model) in enumerate(zip(names, self.config.models, strict=True))
+        ]
+
+    # The first model's, for code (and a run) that trains one.
+    @property
+    def learner(self) -> Any:
+        return self.agents[0].learner
+
+    @property
+    def evaluator(self) -> Any:
+        return self.agents[0].evaluator
+
+    @property
+    def best(self) -> Any:
+        return self.agents[0].best
 
     def check_fits(self, cluster: dict[str, float]) -> int:
         """On a fixed-size (embedded) Ray with ``cluster`` resources: refuse a config whose actors never all fit;
@@ -150,10 +212,14 @@ class Driver:
         state = self.run_dir.load_state() if self.resume else None
         if state is not None:
             self.counters = Counters(**state["counters"])
+            if len(self.counters.others) != len(self.agents) - 1:
+                kept = 1 + len(self.counters.others)
+                raise ConfigError(f"{self.run_dir.config_path}: model: a resumed run keeps its {kept} model(s)")
+            self.agents = self._make_agents()
             # Counted before any worker starts, and written at once: a resumed run that dies before
             # its first checkpoint must not hand the same resume count (and instances) to the next.
             self.counters.resumes += 1
-            self.run_dir.save_state({**state, "counters": vars(self.counters)})
+            self.run_dir.save_state({**state, "counters": self.counters.to_dict()})
             if "curriculum" in state:
                 try:
                     self.curriculum.load_state_dict(state["curriculum"])
@@ -170,53 +236,69 @@ class Driver:
         )
         shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
         self.buffers = create_replay_shards(config.replay, str(self.run_dir.path), seed=config.seed, node_id=node)
-        self.learner = create_learner(
-            config.model,
-            config.learner,
-            shapes,
-            self.buffers,
-            config.seed,
-            send_priorities=config.replay.sampling == "prioritized",
-            checkpoint_dir=str(self.run_dir.learner_dir),  # also what a restarted learner continues from
-            max_restarts=-1,
-            node_id=node,
-        )
-        self.evaluator = create_evaluator(config.tasks, config.model, config.search, config.evaluation, config.seed)
-        self.servers = create_inference_servers(config.inference, config.tasks, config.model, config.seed)
+        for agent in self.agents:
+            agent.learner = create_learner(
+                agent.model,
+                config.learner,
+                shapes,
+                self.buffers,
+                config.seed,
+                send_priorities=config.replay.sampling == "prioritized",
+                checkpoint_dir=str(agent.files.learner_dir),  # also what a restarted learner continues from
+                max_restarts=-1,
+                node_id=node,
+            )
+            agent.evaluator = create_evaluator(config.tasks, agent.model, config.search, config.evaluation, config.seed)
+        self.servers = create_inference_servers(config.inference, config.tasks, config.models[0], config.seed)
         if self.servers:
             self.log(
                 f"{len(self.servers)} inference server(s) evaluate the workers' leaves "
                 f"({config.inference.num_gpus:g} GPU, {config.inference.num_cpus:g} CPU each)"
             )
+        if len(self.agents) > 1:
+            shares = config.selfplay.shares(len(self.agents))
+            shares = ", ".join(f"{a.name} {share:.2g}" for a, share in zip(self.agents, shares, strict=True))
+            self.log(f"{len(self.agents)} models train on the same self-play data; self-play shares: {shares}")
         self.pool = SelfPlayPool(config, self.buffers, self.counters.resumes, room, self.log, self.servers)
         singles = {_actor_name("replay", shard): buffer for shard, buffer in enumerate(self.buffers)}
-        singles.update({"learner": self.learner, "evaluator": self.evaluator})
+        for agent in self.agents:
+            singles.update({agent.learner_name: agent.learner, agent.evaluator_name: agent.evaluator})
         singles.update({f"inference{index}": server for index, server in enumerate(self.servers)})
         for name, actor in singles.items():  # answered once each is placed: the log says where it runs
             self.pending[actor.location.remote()] = ("where", name)
-        if state is not None:
-            self.best = ray.put(self.run_dir.load_weights(self.counters.version))
-            restored = self._restored_learner()
-            c = self.counters
-            if restored["fell_back"]:
-                self.log(
-                    f"learner: {restored['problems'][0]}; continued from the previous checkpoint "
-                    f"({restored['lost_steps']} learner step(s) lost)"
-                )
-            self.log(
-                f"resumed {self.run_dir.path} at version {c.version}, learner step {restored['step']}"
-                f" (resume {c.resumes}: self-play draws new instances)"
-            )
-            self.counters.learner_step = restored["step"]
-        else:
-            # Version 0 is the learner's initial network: written out so a resume can find it.
-            self.best = self.learner.get_weights.remote()
-            self.run_dir.save_weights(0, self._wait(self.best, "the learner"), keep=config.run.keep_best)
+        for agent in self.agents:
+            if state is not None:
+                self._resume_agent(agent)
+            else:
+                # Version 0 is the learner's initial network: written out so a resume can find it.
+                agent.best = agent.learner.get_weights.remote()
+                initial = self._wait(agent.best, agent.learner_name)
+                agent.files.save_weights(0, initial, keep=config.run.keep_best)
+        if state is None:
             self.save_checkpoint(wait=True)
         if config.supervised.enabled:
             self.demonstrations = ray.put(self._demonstration_rows())
-        if config.supervised.steps > 0 and not self.counters.pretrained:
-            self.supervised(config.supervised.steps, "pre-training")
+        for agent in self.agents:
+            if config.supervised.steps > 0 and not agent.counters.pretrained:
+                self.supervised(agent, config.supervised.steps, "pre-training")
+
+    def _resume_agent(self, agent: Agent) -> None:
+        """``agent`` continues from the run directory: its best weights, and what its learner restored."""
+        import ray
+
+        c = agent.counters
+        agent.best = ray.put(agent.files.load_weights(c.version))
+        restored = self._restored_learner(agent)
+        if restored["fell_back"]:
+            self.log(
+                f"{agent.learner_name}: {restored['problems'][0]}; continued from the previous checkpoint "
+                f"({restored['lost_steps']} learner step(s) lost)"
+            )
+        self.log(
+            f"{agent.tag}resumed {self.run_dir.path} at version {c.version}, learner step {restored['step']}"
+            f" (resume {self.counters.resumes}: self-play draws new instances)"
+        )
+        c.learner_step = restored["step"]
 
     def read_demonstrations(self) -> None:
         """Read the run's demonstrations file (``demos.jsonl``, on resume) or the configured one, before Ray
@@ -254,18 +336,18 @@ class Driver:
         self.log(f"{len(self.demos):,} demonstrations ({positions:,} positions) for supervised training")
         return rows
 
-    def _restored_learner(self) -> dict[str, Any]:
-        """What the learner continued from; a ConfigError when it had nothing that loads."""
+    def _restored_learner(self, agent: Agent) -> dict[str, Any]:
+        """What ``agent``'s learner continued from; a ConfigError when it had nothing that loads."""
         import ray
 
         try:
-            restored = self._wait(self.learner.get_restored.remote(), "the learner")
+            restored = self._wait(agent.learner.get_restored.remote(), agent.learner_name)
         except ray.exceptions.RayTaskError as error:
             if not actor_error_named(error, "CheckpointError"):  # none of its checkpoints loads
                 raise
             raise ConfigError(str(getattr(error, "cause", error))) from None
         if restored is None:
-            raise ConfigError(f"{self.run_dir.learner_dir}: no learner checkpoint to resume from")
+            raise ConfigError(f"{agent.files.learner_dir}: no learner checkpoint to resume from")
         return restored
 
     # ----- the loop ---------------------------------------------------------------------
@@ -291,11 +373,13 @@ class Driver:
         self.next_save = now + self.config.run.save_every_seconds
         self.next_progress = now + self.config.run.progress_every_seconds
         self.next_grow = now + GROW_EVERY_SECONDS
-        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
-        self.gated_step = self.counters.learner_step  # a gate needs weights trained since the start
+        for agent in self.agents:
+            agent.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
+            agent.gated_step = agent.counters.learner_step  # a gate needs weights trained since the start
         for member in self.pool.start():
             self._start_worker(member.index)
-        self._train()
+        for agent in self.agents:
+            self._train(agent.index)
 
     def advance(self, until: Callable[[], bool] | None = None) -> None:
         """Handle finished calls until ``until()`` is true or the run is told to stop (``stop_reason``)."""
@@ -352,17 +436,17 @@ class Driver:
         except ray.exceptions.RayError as error:
             self._on_failure(kind, index, error)
             return
-        self.failures.pop(_actor_name(kind, index), None)
+        self.failures.pop(self._actor_name(kind, index), None)
         if kind == "play":
             self._on_play(index, result)
         elif kind == "train":
-            self._on_train(result)
+            self._on_train(self.agents[index], result)
         elif kind == "gate":
-            self._on_gate(result)
+            self._on_gate(self.agents[index], result)
         elif kind == "save":
-            self._on_saved(result)
+            self._on_saved(self.agents[index], result)
         elif kind == "replay":
-            self._seen(_actor_name(kind, index), result)
+            self._seen(self._actor_name(kind, index), result)
             self.run_dir.append_metrics("replay", result)
         elif kind == "where":
             self._seen(index, {"actor": result})
@@ -395,7 +479,7 @@ class Driver:
 
         if kind in ("where", "placed"):
             return  # a dead worker's play call fails too; another actor's next statistics say where it runs
-        name = _actor_name(kind, index)
+        name = self._actor_name(kind, index)
         count = self.failures[name] = self.failures.get(name, 0) + 1
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         summary = f"{type(error).__name__}: {first_line[:200]}"
@@ -408,9 +492,10 @@ class Driver:
             return
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (count - 1))
         if kind == "gate":
-            self.candidate = None  # the learner offers another candidate later
-            self.gate_after = time.monotonic() + delay  # a restarting evaluator is not handed one at once
-            self.log(f"evaluator: the gate failed ({summary}); a candidate offered after {delay:g} s will be gated")
+            agent = self.agents[index]
+            agent.candidate = None  # the learner offers another candidate later
+            agent.gate_after = time.monotonic() + delay  # a restarting evaluator is not handed one at once
+            self.log(f"{name}: the gate failed ({summary}); a candidate offered after {delay:g} s will be gated")
             return
         if kind in ("save", "replay", "serve"):
             self.log(f"{name}: a {kind} call failed ({summary}); it comes round again")
@@ -426,7 +511,7 @@ class Driver:
             if kind == "play" and index in self.pool.members:
                 self._play(index)
             elif kind == "train":
-                self._train()
+                self._train(index)
 
     def _seen(self, name: str, stats: dict[str, Any]) -> None:
         """Log where an actor runs the first time, and a restart when its process changed."""
@@ -451,16 +536,20 @@ class Driver:
         self._play(index)
 
     def _play(self, index: int) -> None:
-        worker = self.pool.members[index].handle
+        member = self.pool.members[index]
+        agent = self.agents[member.model]
         ranges = {"difficulties": self.curriculum.ranges()} if self.curriculum_active else {}
-        call = worker.play.remote(self.counters.version, [self.best], **ranges)
+        call = member.handle.play.remote(agent.counters.version, [agent.best], **ranges)
         self.pending[call] = ("play", index)
 
     def _on_play(self, index: int, stats: dict[str, Any]) -> None:
         self.counters.episodes += stats["episodes"]
         self.counters.positions += stats["positions"]
         self.latest[f"play{index}"] = stats
-        record = {"worker": index, "version": self.counters.version, **stats}
+        agent = self.agents[self.pool.model_of(index)]
+        record = {"worker": index, "version": agent.counters.version, **stats}
+        if len(self.agents) > 1:
+            record["model"] = agent.name
         if self.curriculum_active:
             self.curriculum.observe_call(stats)
             self._log_curriculum()
@@ -469,10 +558,11 @@ class Driver:
         self._tell("selfplay", stats)
         if self.stop_reason is None and index in self.pool.members:
             self._play(index)
-            if self.learner_waiting:  # new data: the learner may go on
-                self._train()
+            for waiting in (a for a in self.agents if a.learner_waiting):  # new data: the learner may go on
+                self._train(waiting.index)
         if self.config.run.episodes_per_iteration is not None:
-            self._gate_if_iteration_ended()
+            for each in self.agents:
+                self._gate_if_iteration_ended(each)
 
     def _actor_stats(self) -> None:
         """Ask the buffer and the inference servers for their statistics for metrics.jsonl; one call each at a time."""
@@ -488,82 +578,90 @@ class Driver:
 
     # ----- training and gating ----------------------------------------------------------
 
-    def _train(self) -> None:
-        self.learner_waiting = False
-        if any(kind == "train" for kind, _ in self.pending.values()):
+    def _train(self, model: int) -> None:
+        agent = self.agents[model]
+        agent.learner_waiting = False
+        if ("train", model) in self.pending.values():
             return
-        call = self.learner.train.remote(max_seconds=self.config.run.train_seconds)
-        self.pending[call] = ("train", 0)
+        call = agent.learner.train.remote(max_seconds=self.config.run.train_seconds)
+        self.pending[call] = ("train", model)
 
-    def _on_train(self, stats: dict[str, Any]) -> None:
-        previous_pid = self.pids.get("learner")
-        self._seen("learner", stats)
-        if previous_pid is not None and self.pids["learner"] != previous_pid:
-            lost = max(0, self.counters.learner_step - stats["step"] + stats.get("steps_this_call", 0))
-            self.log(f"learner continued from its last checkpoint: {lost} learner step(s) trained after it were lost")
-        self.counters.learner_step = stats["step"]
-        self.latest["train"] = stats
-        self.run_dir.append_metrics("train", stats)
-        self._tell("train", stats)
+    def _on_train(self, agent: Agent, stats: dict[str, Any]) -> None:
+        previous_pid = self.pids.get(agent.learner_name)
+        self._seen(agent.learner_name, stats)
+        if previous_pid is not None and self.pids[agent.learner_name] != previous_pid:
+            lost = max(0, agent.counters.learner_step - stats["step"] + stats.get("steps_this_call", 0))
+            self.log(
+                f"{agent.learner_name} continued from its last checkpoint: "
+                f"{lost} learner step(s) trained after it were lost"
+            )
+        agent.counters.learner_step = stats["step"]
+        self.latest[_latest_key("train", agent.index)] = stats
+        self.run_dir.append_metrics("train", stats if len(self.agents) == 1 else {"model": agent.name, **stats})
+        self._tell("train", {"model": agent.name, **stats})
         if self.config.run.episodes_per_iteration is None and stats["candidate_ready"]:
-            self._gate()
+            self._gate(agent)
         elif self.config.run.episodes_per_iteration is not None:
-            self._gate_if_iteration_ended()
+            self._gate_if_iteration_ended(agent)
         if self.stop_reason is None:
             if stats["waiting_for_data"]:
-                self.learner_waiting = True
+                agent.learner_waiting = True
             else:
-                self._train()
+                self._train(agent.index)
 
-    def _gate_if_iteration_ended(self) -> None:
-        """With ``run.episodes_per_iteration``: gate the learner's weights once that many episodes were played
-        since the last gate and the learner has trained since then."""
-        if self.counters.episodes >= self.gate_at_episodes and self.counters.learner_step > self.gated_step:
-            self._gate()
+    def _gate_if_iteration_ended(self, agent: Agent) -> None:
+        """With ``run.episodes_per_iteration``: gate ``agent``'s learner weights once that many episodes were
+        played since its last gate and its learner has trained since then."""
+        if self.counters.episodes >= agent.gate_at_episodes and agent.counters.learner_step > agent.gated_step:
+            self._gate(agent)
 
-    def _gate(self) -> None:
-        """Offer the learner's current weights to the evaluator (unless a gate is running or backing off)."""
-        if self.candidate is not None or self.stop_reason is not None or time.monotonic() < self.gate_after:
+    def _gate(self, agent: Agent) -> None:
+        """Offer ``agent``'s learner weights to its evaluator (unless a gate is running or backing off)."""
+        if agent.candidate is not None or self.stop_reason is not None or time.monotonic() < agent.gate_after:
             return
-        weights = self.learner.get_weights.remote()  # runs after any train call in flight: the newest weights
-        step = self.counters.learner_step
-        self.candidate = (step, weights)
-        self.gated_step = step
-        call = self.evaluator.gate.remote(self.counters.version + 1, [weights], self.counters.version, [self.best])
-        self.pending[call] = ("gate", 0)
+        weights = agent.learner.get_weights.remote()  # runs after any train call in flight: the newest weights
+        step = agent.counters.learner_step
+        agent.candidate = (step, weights)
+        agent.gated_step = step
+        version = agent.counters.version
+        call = agent.evaluator.gate.remote(version + 1, [weights], version, [agent.best])
+        self.pending[call] = ("gate", agent.index)
 
-    def _on_gate(self, record: dict[str, Any]) -> None:
+    def _on_gate(self, agent: Agent, record: dict[str, Any]) -> None:
         import ray
 
-        self._seen("evaluator", record)
-        step, weights = self.candidate
-        self.candidate = None
-        self.counters.iteration += 1
+        self._seen(agent.evaluator_name, record)
+        step, weights = agent.candidate
+        agent.candidate = None
+        c = agent.counters
+        c.iteration += 1
         # The next iteration's episodes count from here (self-play went on while the gate ran).
-        self.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
-        record = {**record, "iteration": self.counters.iteration, "learner_step": step}
-        self.latest["gate"] = record
+        agent.gate_at_episodes = self.counters.episodes + (self.config.run.episodes_per_iteration or 0)
+        record = {**record, "iteration": c.iteration, "learner_step": step}
+        if len(self.agents) > 1:
+            record["model"] = agent.name
+        self.latest[_latest_key("gate", agent.index)] = record
         if record["accepted"]:
             try:
                 state = ray.get(weights)
             except ray.exceptions.RayError as error:  # the learner holding them died: the next candidate
-                self.log(f"gate {self.counters.iteration}: the accepted candidate's weights were lost ({error})")
+                self.log(f"{agent.tag}gate {c.iteration}: the accepted candidate's weights were lost ({error})")
                 return
-            self._publish(state, step)
-        self.run_dir.append_evaluation({"kind": "gate", "version": self.counters.version, **record})
+            self._publish(agent, state, step)
+        self.run_dir.append_evaluation({"kind": "gate", "version": c.version, **record})
         self._tell("gate", record)
         self.log(
-            f"gate {self.counters.iteration}: candidate from step {step} "
-            f"{'accepted as version ' + str(self.counters.version) if record['accepted'] else 'rejected'}"
+            f"{agent.tag}gate {c.iteration}: candidate from step {step} "
+            f"{'accepted as version ' + str(c.version) if record['accepted'] else 'rejected'}"
             f" ({record.get('reason', '')})"
         )
         every = self.config.run.save_every_iterations
-        if every is not None and self.counters.iteration % every == 0 and not self._saving():
+        if every is not None and c.iteration % every == 0 and not self._saving():
             self.save_checkpoint(wait=False)
         refine = self.config.supervised.refine_every
-        if refine is not None and self.counters.iteration % refine == 0 and self.stop_reason is None:
-            self.supervised(self.config.supervised.refine_steps, "refinement")
-        if self.max_iterations is not None and self.counters.iteration >= self.max_iterations:
+        if refine is not None and c.iteration % refine == 0 and self.stop_reason is None:
+            self.supervised(agent, self.config.supervised.refine_steps, "refinement")
+        if self.max_iterations is not None and min(a.counters.iteration for a in self.agents) >= self.max_iterations:
             self.stop_reason = f"--max-iterations {self.max_iterations} reached"
 
     def _log_curriculum(self) -> None:
@@ -574,32 +672,36 @@ class Driver:
         for listener in self.listeners:
             listener(event, values)
 
-    def _publish(self, weights: dict[str, Any], step: int) -> None:
-        """Make ``weights`` (learner step ``step``) the next version: on disk, in the object store, on the servers."""
+    def _publish(self, agent: Agent, weights: dict[str, Any], step: int) -> None:
+        """Make ``weights`` (learner step ``step``) ``agent``'s next version: on disk, in the object store,
+        on the servers."""
         import ray
 
-        self.counters.version += 1
-        self.run_dir.save_weights(self.counters.version, weights, keep=self.config.run.keep_best)
+        c = agent.counters
+        c.version += 1
+        agent.files.save_weights(c.version, weights, keep=self.config.run.keep_best)
         # The driver's own object-store copy: it outlives the learner (and its node) that made it.
-        self.best = ray.put(weights)
+        agent.best = ray.put(weights)
         # Servers load it now rather than at the first worker's switch; a restarted server is sent the
         # current weights by the first worker that finds it behind (`actors.serving.client`).
         for server in self.servers:
-            server.set_weights.remote(self.counters.version, [self.best])
-        self.counters.history.append({"version": self.counters.version, "learner_step": step, "time": time.time()})
+            server.set_weights.remote(c.version, [agent.best])
+        c.history.append({"version": c.version, "learner_step": step, "time": time.time()})
 
-    def start_from_weights(self, weights: dict[str, Any]) -> None:
-        """Train on from ``weights`` (a state dict of numpy arrays): a new run's version 0, else the next version."""
+    def start_from_weights(self, weights: dict[str, Any], model: int = 0) -> None:
+        """Model ``model`` trains on from ``weights`` (a state dict of numpy arrays): a new run's version 0,
+        else the next version."""
         import ray
 
-        self._wait(self.learner.set_weights.remote(weights), "the learner")
-        if self.counters.version == 0:
-            self.run_dir.save_weights(0, weights, keep=self.config.run.keep_best)
-            self.best = ray.put(weights)
+        agent = self.agents[model]
+        self._wait(agent.learner.set_weights.remote(weights), agent.learner_name)
+        if agent.counters.version == 0:
+            agent.files.save_weights(0, weights, keep=self.config.run.keep_best)
+            agent.best = ray.put(weights)
         else:
-            self._publish(weights, self.counters.learner_step)
+            self._publish(agent, weights, agent.counters.learner_step)
         self.save_checkpoint(wait=True)
-        self.log(f"the learner starts from the given weights (version {self.counters.version})")
+        self.log(f"{agent.tag}the learner starts from the given weights (version {agent.counters.version})")
 
     def add_trajectories(self, trajectories: list[Any]) -> None:
         """Store episodes played outside the workers (e.g. `SelfPlayTrainer.run_self_play`) in the replay buffer."""
@@ -610,8 +712,8 @@ class Driver:
 
     # ----- supervised training ----------------------------------------------------------
 
-    def supervised(self, steps: int, phase: str) -> dict[str, Any]:
-        """``steps`` learner steps on the run's demonstrations (``phase``: "pre-training" or "refinement").
+    def supervised(self, agent: Agent, steps: int, phase: str) -> dict[str, Any]:
+        """``steps`` of ``agent``'s learner on the run's demonstrations (``phase``: "pre-training" or "refinement").
 
         Pre-training's result becomes the next version at once (there is no self-play yet to gate it
         against); a refinement's weights reach self-play through the next gate, like any training.
@@ -619,21 +721,23 @@ class Driver:
         if self.demonstrations is None:
             raise ConfigError(f"supervised {phase}: the run has no demonstrations (supervised.demos or generate)")
         batch_size = self.config.supervised.batch_size
-        call = self.learner.train_supervised.remote(self.demonstrations, steps, batch_size)
-        stats = self._wait(call, "the learner")
-        self.counters.learner_step = stats["step"]
-        self.counters.supervised_steps = stats["supervised_steps"]
-        self.run_dir.append_metrics("supervised", {"phase": phase, **stats})
-        self._tell("supervised", stats)
+        call = agent.learner.train_supervised.remote(self.demonstrations, steps, batch_size)
+        stats = self._wait(call, agent.learner_name)
+        c = agent.counters
+        c.learner_step = stats["step"]
+        c.supervised_steps = stats["supervised_steps"]
+        model = {"model": agent.name} if len(self.agents) > 1 else {}
+        self.run_dir.append_metrics("supervised", {"phase": phase, **model, **stats})
+        self._tell("supervised", {"model": agent.name, **stats})
         losses = stats.get("losses") or {}
         loss = f", loss {losses['total']:.3f}" if "total" in losses else ""
         if phase == "pre-training":
-            self._publish(self._wait(self.learner.get_weights.remote(), "the learner"), stats["step"])
-            self.counters.pretrained = True
+            self._publish(agent, self._wait(agent.learner.get_weights.remote(), agent.learner_name), stats["step"])
+            c.pretrained = True
             self.save_checkpoint(wait=True)
-            self.log(f"pre-training: {steps} learner steps on demonstrations{loss}; version {self.counters.version}")
+            self.log(f"{agent.tag}pre-training: {steps} learner steps on demonstrations{loss}; version {c.version}")
         else:
-            self.log(f"supervised refinement after gate {self.counters.iteration}: {steps} learner steps{loss}")
+            self.log(f"{agent.tag}supervised refinement after gate {c.iteration}: {steps} learner steps{loss}")
         return stats
 
     # ----- checkpoints ------------------------------------------------------------------
@@ -642,16 +746,17 @@ class Driver:
         return any(kind == "save" for kind, _ in self.pending.values())
 
     def save_checkpoint(self, wait: bool) -> None:
-        """Checkpoint the learner; state.json follows once the learner's files are written."""
-        call = self.learner.save_checkpoint.remote(str(self.run_dir.learner_dir))
-        if wait:
-            self._on_saved(self._wait(call, "the learner"))
-        else:
-            self.pending[call] = ("save", 0)
+        """Checkpoint every learner; state.json follows each learner's files."""
+        for agent in self.agents:
+            call = agent.learner.save_checkpoint.remote(str(agent.files.learner_dir))
+            if wait:
+                self._on_saved(agent, self._wait(call, agent.learner_name))
+            else:
+                self.pending[call] = ("save", agent.index)
 
-    def _on_saved(self, learner_state: dict[str, Any]) -> None:
-        self.counters.learner_step = learner_state.get("step", self.counters.learner_step)
-        state = {"counters": vars(self.counters), "learner": learner_state}
+    def _on_saved(self, agent: Agent, learner_state: dict[str, Any]) -> None:
+        agent.counters.learner_step = learner_state.get("step", agent.counters.learner_step)
+        state = {"counters": self.counters.to_dict(), "learner": learner_state}
         self.run_dir.save_state({**state, "curriculum": self.curriculum.state_dict()})
 
     def finish(self) -> None:
@@ -670,7 +775,7 @@ class Driver:
             if ready:
                 self._complete(ready[0])
         if self.pending:
-            names = sorted({_actor_name(kind, index) for kind, index in self.pending.values()})
+            names = sorted({self._actor_name(kind, index) for kind, index in self.pending.values()})
             self.log(f"calls of {', '.join(names)} did not finish within {FLUSH_TIMEOUT_SECONDS:g} s; not waited for")
             self.pending.clear()
         flushes = {self.pool.members[index].handle.flush.remote(): index for index in placed}
@@ -692,7 +797,8 @@ class Driver:
         """End every actor of the run (after `finish`), for a process that goes on using Ray (`SelfPlayTrainer`)."""
         import ray
 
-        actors = [*self.buffers, self.learner, self.evaluator, *self.servers]
+        actors = [*self.buffers, *self.servers]
+        actors += [actor for agent in self.agents for actor in (agent.learner, agent.evaluator)]
         actors += [member.handle for member in self.pool.members.values()]
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -703,28 +809,43 @@ class Driver:
         c = self.counters
         plays = [v for k, v in self.latest.items() if k.startswith("play")]
         rate = sum(p.get("positions_per_s", 0.0) for p in plays)
-        train = self.latest.get("train", {})
         minutes, seconds = divmod(int(c.elapsed_seconds), 60)
         pool = getattr(self, "pool", None)
+        versions = "/".join(f"v{a.counters.version}" for a in self.agents)
         parts = [
-            f"[{minutes:02d}:{seconds:02d}] v{c.version}",
+            f"[{minutes:02d}:{seconds:02d}] {versions}",
             f"episodes {c.episodes:,}",
             f"positions {c.positions:,} ({rate:,.0f}/s)",
-            f"step {c.learner_step:,}",
+            "step " + "/".join(f"{a.counters.learner_step:,}" for a in self.agents),
         ]
         if pool is not None and (pool.elastic or pool.lost_workers):
             parts.append(f"workers {len(pool.members)}/{pool.target}")
-        if train.get("losses"):  # empty until the learner has trained a step
-            parts.append(f"loss {train['losses']['total']:.3f}")
-        if "gate" in self.latest:
-            parts.append(f"gates {c.iteration}")
+        losses = [self.latest.get(_latest_key("train", a.index), {}).get("losses") for a in self.agents]
+        if all(losses):  # empty until each learner has trained a step
+            parts.append("loss " + "/".join(f"{loss['total']:.3f}" for loss in losses))
+        if any(_latest_key("gate", a.index) in self.latest for a in self.agents):
+            parts.append("gates " + "/".join(str(a.counters.iteration) for a in self.agents))
         if self.curriculum_active:
             levels = self.curriculum.metrics()
             parts.append("levels " + ", ".join(f"{label.split('/')[-1]} {m['level']:g}" for label, m in levels.items()))
+        if len(self.agents) > 1:
+            parts.append("models " + "/".join(a.name for a in self.agents))
         return " | ".join(parts)
+
+    def _actor_name(self, kind: str, index: int) -> str:
+        if kind in ("train", "save"):
+            return self.agents[index].learner_name
+        if kind == "gate":
+            return self.agents[index].evaluator_name
+        return _actor_name(kind, index)
+
+
+def _latest_key(kind: str, model: int) -> str:
+    """The key of the newest train or gate statistics of model ``model`` in `Driver.latest`."""
+    return kind if model == 0 else f"{kind}{model}"
 
 
 def _actor_name(kind: str, index: int) -> str:
-    names = {"play": f"selfplay{index}", "train": "learner", "save": "learner", "gate": "evaluator"}
+    names = {"play": f"selfplay{index}"}
     names.update({"serve": f"inference{index}", "replay": "replay" if index == 0 else f"replay{index}"})
     return names.get(kind, kind)

@@ -37,6 +37,7 @@ class Member:
     incarnation: int
     handle: Any
     started: float = field(default_factory=time.monotonic)
+    model: int = 0  # the model (of ``model: [...]``) it plays with
     ready: bool = False  # it answered `location`: placed on a node, constructed, running
     location: dict[str, Any] | None = None  # its process and node, from its first statistics
 
@@ -119,9 +120,10 @@ class SelfPlayPool:
         incarnation = self.next_incarnation.get(index, 0)
         self.next_incarnation[index] = incarnation + 1
         servers = self.inference_servers
+        model = self.model_of(index)
         handle = start_selfplay_worker(
             c.tasks,
-            c.model,
+            c.models[model],
             c.search,
             c.selfplay,
             c.seed,
@@ -131,9 +133,13 @@ class SelfPlayPool:
             incarnation=incarnation,
             inference=servers[index % len(servers)] if servers else None,
         )
-        member = Member(index, incarnation, handle)
+        member = Member(index, incarnation, handle, model=model)
         self.members[index] = member
         return member
+
+    def model_of(self, index: int) -> int:
+        """The model worker ``index`` plays (see `model_of_worker`); a replacement plays its predecessor's."""
+        return model_of_worker(index, self.config.selfplay.shares(len(self.config.models)))
 
     def _request_capacity(self) -> None:
         """Ask the autoscaler for room for ``max`` workers (a standing request, renewed by the next call)."""
@@ -151,6 +157,20 @@ class SelfPlayPool:
         return min(int(free.get(name, 0.0) // amount + 1e-9) for name, amount in self.bundle.items())
 
 
+def model_of_worker(index: int, shares: list[float]) -> int:
+    """The model self-play worker ``index`` plays: the first worker of each model in turn (every model
+    plays), then each next worker goes to the model furthest below its share (the lowest index on a tie),
+    so every prefix of the pool follows ``shares`` as closely as it can, however the pool grows or heals."""
+    if index < len(shares):
+        return index
+    counts = [1] * len(shares)
+    model = 0
+    for _ in range(index + 1 - len(shares)):
+        model = min(range(len(shares)), key=lambda k: ((counts[k] + 1) / shares[k], k))
+        counts[model] += 1
+    return model
+
+
 def actor_resources(config: RunConfig, workers: int) -> dict[str, dict[str, float]]:
     """What each actor of a run with ``workers`` self-play workers declares to Ray, by actor name:
     ``{"replay": {"CPU": 1.0}, "learner": {"CPU": 2.0, "GPU": 1.0}, ..., "selfplay0": {"CPU": 1.0}}``."""
@@ -161,7 +181,9 @@ def actor_resources(config: RunConfig, workers: int) -> dict[str, dict[str, floa
 
     c = config
     actors = {"replay" if shard == 0 else f"replay{shard}": declared(c.replay) for shard in range(c.replay.shards)}
-    actors.update({"learner": declared(c.learner), "evaluator": declared(c.evaluation)})
+    for model in range(len(c.models)):
+        suffix = "" if model == 0 else str(model)
+        actors.update({f"learner{suffix}": declared(c.learner), f"evaluator{suffix}": declared(c.evaluation)})
     actors.update({f"inference{index}": declared(c.inference) for index in range(c.inference.servers)})
     actors.update({f"selfplay{index}": declared(c.selfplay) for index in range(workers)})
     return actors

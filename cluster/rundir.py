@@ -7,6 +7,7 @@
     <run>/replay/              the replay buffer's segments (written by the buffer actor)
     <run>/metrics.jsonl        one JSON object per event (self-play, training, evaluation)
     <run>/evaluations.jsonl    every gate and reference evaluation
+    <run>/weights-<i>/, <run>/checkpoints/learner-<i>/   model i's, in a run of several models (model: [...])
 
 Every file but the two append-only logs is written atomically, so a crash at any
 moment leaves the previous consistent state. A running `selfplay train` holds
@@ -16,6 +17,7 @@ ends), so a second run on the same directory is refused before it starts anythin
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -45,6 +47,16 @@ class RunDir:
         self.weights_dir = self.path / "weights"
         self.metrics_path = self.path / "metrics.jsonl"
         self.evaluations_path = self.path / "evaluations.jsonl"
+
+    def for_model(self, model: int) -> RunDir:
+        """This run directory as model ``model`` of a run of several sees it: its own ``weights-<model>/`` and
+        ``checkpoints/learner-<model>/`` (model 0: the usual ``weights/`` and ``checkpoints/learner/``)."""
+        if model == 0:
+            return self
+        view = copy.copy(self)
+        view.weights_dir = self.path / f"weights-{model}"
+        view.learner_dir = self.path / "checkpoints" / f"learner-{model}"
+        return view
 
     # ----- creation and resume ------------------------------------------------------
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cluster.config import RunConfig, config_from_dict, load_config
+from cluster.config import RunConfig, config_from_dict, load_config, model_names, to_dict
 from cluster.errors import ConfigError
 from cluster.session import default_run_dir, open_run_dir, start_driver
 
@@ -78,16 +78,13 @@ class SelfPlayTrainer:
         address: str | None = None,
         log: Any = None,
     ) -> None:
-        agents = [agent for agent in (hrm_agent, trm_agent) if agent is not None]
-        if len(agents) == 2:
-            raise ConfigError(
-                "SelfPlayTrainer: training an HRM and a TRM side by side on one buffer is not supported yet; "
-                "give one agent (or none: the config's model)"
-            )
+        self.agents = [agent for agent in (hrm_agent, trm_agent) if agent is not None]
         self.config = trainer_config(config, device)
-        self.agent = agents[0] if agents else None
-        if self.agent is not None:
-            self.config.model = self.agent.model_config
+        if len(self.agents) == 1:
+            self.config.model = self.agents[0].model_config
+        elif self.agents:  # both: trained side by side on the same self-play data, one learner and gate each
+            models = {"model": [to_dict(agent.model_config) for agent in self.agents]}
+            self.config = config_from_dict(models, "agents", self.config)
         self.checkpoint_dir = Path(checkpoint_dir or default_run_dir("selfplay"))
         self.address = address
         self.log = log
@@ -143,7 +140,7 @@ class SelfPlayTrainer:
         if self.driver is not None:
             for source, stats in self.driver.latest.items():  # the newest statistics of each actor
                 if isinstance(stats, dict) and "rss_bytes" in stats:
-                    name = {"train": "learner", "gate": "evaluator"}.get(source, source.replace("play", "selfplay"))
+                    name = source.replace("train", "learner").replace("gate", "evaluator").replace("play", "selfplay")
                     rss[name] = stats["rss_bytes"]
         usage: dict[str, Any] = {
             "cpu_percent": psutil.cpu_percent(interval=0.1),
@@ -185,16 +182,18 @@ class SelfPlayTrainer:
         else:
             raise ConfigError(f"{path}: no such run directory or weights file")
 
-    def episode_generator(self) -> Any:
-        """A `SelfPlayEpisodeGenerator` on the run's tasks, search settings and best weights."""
+    def episode_generator(self, model: int = 0) -> Any:
+        """A `SelfPlayEpisodeGenerator` on the run's tasks, search settings and the best weights of its
+        model ``model`` (the first, or the only one)."""
         from actors.inference import build_network, fetch_weights
         from actors.selfplay.generator import SelfPlayEpisodeGenerator
         from actors.tasks.registry import TaskMix
 
         self._start()
+        agent = self.driver.agents[model]
         mix = TaskMix(self.config.tasks)
-        network = build_network(self.config.model, [t.spec for t in mix.tasks], device=self.config.selfplay.device)
-        network.load_state_dict(fetch_weights([self.driver.best]))
+        network = build_network(agent.model, [t.spec for t in mix.tasks], device=self.config.selfplay.device)
+        network.load_state_dict(fetch_weights([agent.best]))
         searches = [self.config.search.with_overrides(entry.search) for entry in mix.entries]
         return SelfPlayEpisodeGenerator(tasks=mix.tasks, network=network, searches=searches, seed=self.config.seed)
 
@@ -239,54 +238,74 @@ class SelfPlayTrainer:
         resume = (self.checkpoint_dir / "state.json").is_file()
         run_dir, config = open_run_dir(None if resume else self.config, self.checkpoint_dir, resume)
         self.config = config
-        if self.agent is not None and config.model != self.agent.model_config:
-            raise ConfigError(
-                f"{run_dir.path}: the run trains {config.model.arch} ({config.model.preset}), not the agent's "
-                f"{self.agent.arch} ({self.agent.model_config.preset})"
-            )
+        if self.agents and config.models != [agent.model_config for agent in self.agents]:
+            trains = ", ".join(f"{m.arch} ({m.preset})" for m in config.models)
+            given = ", ".join(f"{a.arch} ({a.model_config.preset})" for a in self.agents)
+            raise ConfigError(f"{run_dir.path}: the run trains {trains}, not the agents' {given}")
         driver = start_driver(config, run_dir, resume, self.address, handle_signals=False, log=self.log)
-        driver.listeners.append(lambda event, values: self._events.append((event, values)))
+        driver.listeners.append(self._hear)
         initial = getattr(self, "_initial_weights", None)
-        if initial is None and self.agent is not None and self.agent.network is not None and not resume:
-            initial = self.agent.state_dict()
         if initial is not None:
             driver.start_from_weights(initial)
+        for index, agent in enumerate(self.agents):  # an agent trained before starts the run from its network
+            if initial is None and agent.network is not None and not resume:
+                driver.start_from_weights(agent.state_dict(), index)
         self.driver = driver
-        self._sync_agent()
+        self._sync_agents()
         atexit.register(self.close)  # after ray.init: runs before Ray's own exit handler
         driver.begin()
 
     def _iteration(self, iteration: int) -> dict[str, Any]:
+        """Run until every model has had one more gate; its figures (per model too, in a run of several)."""
         self._start()
         driver = self.driver
         started = time.monotonic()
         self._events.clear()
         episodes_before, positions_before = driver.counters.episodes, driver.counters.positions
-        target = driver.counters.iteration + 1
-        driver.advance(until=lambda: driver.counters.iteration >= target)
-        if driver.counters.iteration < target:
+        targets = [agent.counters.iteration + 1 for agent in driver.agents]
+
+        def every_model_gated() -> bool:
+            return all(a.counters.iteration >= t for a, t in zip(driver.agents, targets, strict=True))
+
+        driver.advance(until=every_model_gated)
+        if not every_model_gated():
             raise RuntimeError(f"SelfPlayTrainer: the run stopped: {driver.stop_reason}")
-        gate = next(values for event, values in reversed(self._events) if event == "gate")
-        trains = [values for event, values in self._events if event == "train" and values.get("losses")]
         plays = [values for event, values in self._events if event == "selfplay"]
+        models = {agent.name: self._model_figures(agent, plays) for agent in driver.agents}
         record = {
             "iteration": iteration,
             "num_episodes": driver.counters.episodes - episodes_before,
             "positions": driver.counters.positions - positions_before,
-            "success_rate": _puzzle_success_rate(plays),
+            **models[driver.agents[0].name],
+            "elapsed_time": time.monotonic() - started,
+        }
+        if len(models) > 1:
+            record["models"] = models
+        self.history.append(record)
+        self._sync_agents()
+        return record
+
+    def _model_figures(self, agent: Any, plays: list[dict[str, Any]]) -> dict[str, Any]:
+        """One model's figures of the iteration just run: its self-play, its last gate, its learner's losses."""
+        gate = next(v for e, v in reversed(self._events) if e == "gate" and v.get("model", agent.name) == agent.name)
+        trains = [v for e, v in self._events if e == "train" and v["model"] == agent.name and v.get("losses")]
+        return {
+            "success_rate": _puzzle_success_rate([p for p in plays if p["model"] == agent.name]),
             "eval_success_rate": _eval_success_rate(gate, "candidate"),
             "best_model_metric": _eval_success_rate(gate, "candidate" if gate["accepted"] else "best"),
             "accepted": gate["accepted"],
-            "version": driver.counters.version,
-            "learner_step": driver.counters.learner_step,
+            "version": agent.counters.version,
+            "learner_step": agent.counters.learner_step,
             "policy_loss": _mean([t["losses"]["policy"] for t in trains]),
             "value_loss": _mean([t["losses"]["value"] for t in trains]),
             "tasks": _task_figures(gate),
-            "elapsed_time": time.monotonic() - started,
         }
-        self.history.append(record)
-        self._sync_agent()
-        return record
+
+    def _hear(self, event: str, values: dict[str, Any]) -> None:
+        """The driver's news of a play, train, gate or supervised call; a play is labelled with its model."""
+        if event == "selfplay":
+            values = {**values, "model": self.driver.agents[self.driver.pool.model_of(values["worker"])].name}
+        self._events.append((event, values))
 
     def _run_self_play(self, num_games: int) -> list[Any]:
         import numpy as np
@@ -309,9 +328,12 @@ class SelfPlayTrainer:
 
     def _pretrain(self, steps: int | None) -> dict[str, Any]:
         self._start()
-        stats = self.driver.supervised(steps or self.config.supervised.steps or 100, "pre-training")
-        self._sync_agent()
-        return stats
+        steps = steps or self.config.supervised.steps or 100
+        stats = [self.driver.supervised(agent, steps, "pre-training") for agent in self.driver.agents]
+        self._sync_agents()
+        if len(stats) == 1:
+            return stats[0]
+        return {**stats[0], "models": dict(zip(model_names(self.config.models), stats, strict=True))}
 
     def _evaluate(self, num_eval_games: int) -> dict[str, Any]:
         import dataclasses
@@ -326,23 +348,31 @@ class SelfPlayTrainer:
             config.evaluation, puzzles_per_task=num_eval_games, reference_games=max(2, 2 * (num_eval_games // 2))
         )
         torch.set_num_threads(max(1, int(evaluation.num_cpus)))
-        evaluator = Evaluator(config.tasks, config.model, config.search, evaluation, config.seed)
-        version = self.driver.counters.version
-        record = evaluator.reference(version, self.driver.run_dir.load_weights(version))
-        self.driver.run_dir.append_evaluation({"kind": "reference", "version": version, **record})
-        rates = [_reference_rate(task) for task in record["tasks"].values()]
-        return {"eval_success_rate": _mean(rates), **record}
+        several = len(self.driver.agents) > 1
+        models = {}
+        for agent in self.driver.agents:
+            evaluator = Evaluator(config.tasks, agent.model, config.search, evaluation, config.seed)
+            version = agent.counters.version
+            record = evaluator.reference(version, agent.files.load_weights(version))
+            label = {"model": agent.name} if several else {}
+            self.driver.run_dir.append_evaluation({"kind": "reference", "version": version, **label, **record})
+            rates = [_reference_rate(task) for task in record["tasks"].values()]
+            models[agent.name] = {"eval_success_rate": _mean(rates), **record}
+        first = models[self.driver.agents[0].name]
+        return {**first, "models": models} if several else first
 
-    def _sync_agent(self) -> None:
-        """The agent's network holds the run's best weights."""
-        if self.agent is None or self.driver is None:
+    def _sync_agents(self) -> None:
+        """Each agent's network holds its model's best weights."""
+        if not self.agents or self.driver is None:
             return
         from actors.tasks.registry import TaskMix
 
-        version = self.driver.counters.version
-        if self.agent.version != version:
-            self.agent.build([task.spec for task in TaskMix(self.config.tasks).tasks])
-            self.agent.load_weights(self.driver.run_dir.load_weights(version), version)
+        shapes = [task.spec for task in TaskMix(self.config.tasks).tasks]
+        for agent, model in zip(self.agents, self.driver.agents, strict=True):
+            version = model.counters.version
+            if agent.version != version:
+                agent.build(shapes)
+                agent.load_weights(model.files.load_weights(version), version)
 
 
 # ----- figures ------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def test_an_iteration_returns_every_figure(trainer):
         assert set(metrics["tasks"]) == {"reasoning/sudoku", "search/tictactoe"}
     assert (first["version"], second["version"]) == (1, 2)
     assert second["learner_step"] > first["learner_step"] > 0
-    assert trainer.agent.version == 2, "the agent holds the best weights"
+    assert trainer.agents[0].version == 2, "the agent holds the best weights"
 
     quality = trainer.get_quality_metrics()
     assert quality["iterations"] == 2 and quality["total_episodes_generated"] >= 48
@@ -336,3 +336,60 @@ def test_a_malformed_demonstrations_line_is_reported_with_its_number(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"selfplay: {demos}: line 1: ") and "state" in line
+
+
+# ----- HRM and TRM side by side ------------------------------------------------------------------
+
+
+def test_two_models_are_configured_side_by_side(tmp_path):
+    both = "model: [{arch: hrm, preset: tiny}, {arch: trm, preset: tiny}]\nselfplay: {num_workers: 2}\n"
+    (tmp_path / "both.yaml").write_text(both)
+    config = load_config(tmp_path / "both.yaml")
+    assert [m.arch for m in config.models] == ["hrm", "trm"] and config.selfplay.shares(2) == [0.5, 0.5]
+    for extra, message in [
+        ("", "selfplay.num_workers: expected at least one self-play worker per model (2), got 1"),
+        ("replay: {sampling: prioritized}\n", "replay.sampling: prioritized needs one model"),
+        ("inference: {servers: 1}\n", "inference.servers: an inference server holds one model"),
+        ("selfplay: {num_workers: 2, agent_share: [1.0]}\n", "selfplay.agent_share: expected one share per model"),
+    ]:
+        text = both.replace("selfplay: {num_workers: 2}\n", "") + extra
+        if "num_workers" not in extra and "per model" not in message:
+            text += "selfplay: {num_workers: 2}\n"
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(tmp_path / "bad.yaml")
+
+
+def test_hrm_and_trm_train_on_the_same_self_play_data(local_ray, trainer, tmp_path):
+    import asyncio
+
+    from cluster.trainer import SelfPlayTrainer
+    from learner.agents import create_hrm_agent, create_trm_agent
+    from tests.clusters import read_jsonl
+
+    hrm, trm = create_hrm_agent("tiny"), create_trm_agent("tiny")
+    config = {**ORIGINAL, **OURS, "selfplay": {**OURS["selfplay"], "num_workers": 2}}
+    run = tmp_path / "both"
+    both = SelfPlayTrainer(hrm_agent=hrm, trm_agent=trm, config=config, checkpoint_dir=run)
+    try:
+        metrics = asyncio.run(both.iteration(0))
+        evaluation = asyncio.run(both.evaluate_models(4))
+    finally:
+        both.close()
+    assert set(metrics["models"]) == {"hrm", "trm"}
+    for name, figures in metrics["models"].items():
+        assert figures["version"] == 1 and figures["learner_step"] > 0, name
+        assert 0.0 <= figures["eval_success_rate"] <= 1.0 and figures["policy_loss"] > 0, name
+        assert 0.0 <= figures["success_rate"] <= 1.0, name  # its own workers' share of self-play
+    assert metrics["eval_success_rate"] == metrics["models"]["hrm"]["eval_success_rate"]  # the first agent's
+    assert set(evaluation["models"]) == {"hrm", "trm"}
+    assert hrm.version == 1 and trm.version == 1 and hrm.network is not trm.network
+
+    assert (run / "weights" / "v000001.safetensors").is_file() and (run / "weights-1" / "v000001.safetensors").is_file()
+    assert (run / "checkpoints" / "learner-1").is_dir()
+    metrics_log = read_jsonl(run / "metrics.jsonl")
+    assert {m["model"] for m in metrics_log if m["event"] == "selfplay"} == {"hrm", "trm"}
+    trains = [m for m in metrics_log if m["event"] == "train"]
+    assert {m["model"] for m in trains} == {"hrm", "trm"}  # one learner each, sampling the one buffer
+    gates = [r for r in read_jsonl(run / "evaluations.jsonl") if r["kind"] == "gate"]
+    assert sorted(r["model"] for r in gates) == ["hrm", "trm"]

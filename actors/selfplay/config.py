@@ -53,11 +53,20 @@ class SelfPlayConfig:
     num_gpus: float = field(default=0.0, metadata={"min": 0.0})
     threads: int = field(default=1, metadata={"min": 1})
     device: str = field(default="cpu", metadata={"choices": DEVICES})
+    # With several models (``model: [...]``): each model's share of the self-play workers (default: equal).
+    agent_share: list[float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.num_workers, dict):  # built in code from a plain mapping
             self.num_workers = WorkerRange(**self.num_workers)
         check_fields(self, "selfplay")
+        if self.agent_share is not None and not all(share > 0 for share in self.agent_share):
+            raise ValueError(f"agent_share: expected positive shares, got {self.agent_share}")
+
+    def shares(self, models: int) -> list[float]:
+        """Each of ``models`` models' share of the self-play workers, summing to 1."""
+        shares = self.agent_share or [1.0] * models
+        return [share / sum(shares) for share in shares]
 
     @property
     def worker_range(self) -> tuple[int, int]:
