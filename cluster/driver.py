@@ -12,6 +12,15 @@ finishes, never spinning. What it does on each completion:
                                    written to the run directory, then handed to the workers
     save  (learner checkpoint)  -> write state.json: the run can resume from here
 
+An iteration ends with a gate: when the learner offers a candidate (every ``candidate_every``
+steps), or, with ``run.episodes_per_iteration``, once that many self-play episodes were played
+since the last gate. Supervised training on demonstrations (``supervised``) runs before self-play
+starts (pre-training; its result is the next version) and every ``supervised.refine_every`` gates.
+
+Several models (``model: [...]``) train side by side on the one replay buffer: each has its own
+learner, evaluator, best weights, versions and gates (an `Agent`); each self-play worker plays one
+model's best (`cluster.pool.model_of_worker`), and both learners sample every worker's positions.
+
 Weights cross the cluster as one object-store entry per version: the return
 value of `learner.get_weights` is passed by reference, wrapped in a list so that
 Ray hands actors the reference and they fetch it once.
