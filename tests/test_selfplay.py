@@ -120,6 +120,7 @@ def test_config_checks_its_constraints():
         "num_gpus",
         "threads",
         "device",
+        "agent_share",
     }
     with pytest.raises(ValueError, match="selfplay.num_cpus"):
         SelfPlayConfig(num_cpus=0.0)
