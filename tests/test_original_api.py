@@ -47,11 +47,12 @@ OURS = {
 }
 
 
-def environment(tmp_path: Path) -> dict[str, str]:
+def run_python(args: list[str], tmp_path: Path, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a fresh process with its own embedded Ray (token auth on) and the checkout importable."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(ray_test_env(write_token(tmp_path)))
     env["PYTHONPATH"] = str(REPO)
-    return env
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
 # ----- configuration (no Ray) --------------------------------------------------------------------
@@ -118,6 +119,50 @@ def test_a_self_play_yaml_section_works_with_the_command(tmp_path):
     ]
 
 
+# ----- episodes, examples and datasets on their own (no Ray) ---------------------------------------
+
+
+def test_the_episode_generator_plays_the_generators_problems_with_search():
+    import asyncio
+
+    from cluster import (
+        MathProblemGenerator,
+        MCTSSearchTaskGenerator,
+        SelfPlayDataset,
+        SelfPlayEpisodeGenerator,
+        TrainingDataExtractor,
+    )
+
+    problems = MathProblemGenerator(difficulty_range=(0.0, 0.2), seed=1).generate(3)
+    problems += MCTSSearchTaskGenerator(seed=2, kinds=["tictactoe"]).generate(2)
+    generator = SelfPlayEpisodeGenerator(device="cpu")
+    episode = asyncio.run(generator.generate_episode(problems[0], max_steps=50))
+    assert episode.problem is problems[0] and episode.episode_length == len(episode.steps) >= 1
+    assert episode.total_reward == episode.outcome and not episode.truncated
+    first = episode.steps[0]
+    # At least one visit: a root proven at once (a move that reaches the target) stops its search early.
+    assert first.visit_counts[first.action] >= 1 and abs(first.policy.sum() - 1) < 1e-4
+    assert np.array_equal(first.state, problems[0].state)
+
+    episodes = asyncio.run(generator.generate_episodes(problems))
+    games = [e for e in episodes if e.two_player]
+    assert len(games) == 2 and all(e.outcome in (-1.0, 0.0, 1.0) for e in games)
+    truncated = asyncio.run(generator.generate_episode(problems[3], max_steps=2))
+    assert truncated.episode_length == 2 and truncated.truncated and truncated.outcome == 0.0
+
+    examples = TrainingDataExtractor(success_weight=2.0, failure_weight=0.5).extract_examples(episodes)
+    assert len(examples["value"]) == sum(e.episode_length for e in episodes)
+    policy = SelfPlayDataset(examples, "policy")
+    assert len(policy) == len(examples["policy"]) and {x.weight for x in examples["policy"]} <= {2.0}
+    for task_id in policy.task_ids:
+        import torch
+
+        batch = next(iter(torch.utils.data.DataLoader(policy.subset(task_id), batch_size=4)))
+        assert batch["tokens"].dtype == torch.int64 and batch["target"].shape[0] == batch["tokens"].shape[0]
+    with pytest.raises(ValueError, match="kind: expected one of"):
+        SelfPlayDataset(examples, "positive")
+
+
 # ----- the quick start, as the README gives it -----------------------------------------------------
 
 
@@ -126,14 +171,7 @@ def test_the_readme_quick_start_runs_as_written_and_trains(tmp_path):
     section = readme[readme.index("## The original design's API") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     (tmp_path / "quickstart.py").write_text(code)
-    result = subprocess.run(
-        [sys.executable, "quickstart.py"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=environment(tmp_path),
-        timeout=600,
-    )
+    result = run_python(["quickstart.py"], tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     for i in range(2):
@@ -245,14 +283,7 @@ def test_evaluation_and_checkpoints(trainer, tmp_path):
 def test_the_self_play_command_prints_the_original_lines(tmp_path):
     run = tmp_path / "cli"
     argv = ["self-play", "--iterations", "1", "--games", "16", "--checkpoint-dir", str(run), *overrides(FAST)]
-    result = subprocess.run(
-        [sys.executable, "-m", "cluster", *argv],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=environment(tmp_path),
-        timeout=600,
-    )
+    result = run_python(["-m", "cluster", *argv], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"^Iteration 0: \d+\.\d\d% success \(eval ", result.stdout, re.M), result.stdout
     assert (run / "weights" / "v000001.safetensors").is_file()
@@ -288,14 +319,7 @@ def test_integrated_training_pretrains_refines_and_resumes(tmp_path):
     argv = ["integrated-training", "--config", str(tmp_path / "integrated.yaml"), "--checkpoint-dir", str(run)]
 
     def integrated(iterations: int) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "cluster", *argv, "--iterations", str(iterations)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=environment(tmp_path),
-            timeout=600,
-        )
+        return run_python(["-m", "cluster", *argv, "--iterations", str(iterations)], tmp_path)
 
     first = integrated(2)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -324,15 +348,8 @@ def test_integrated_training_pretrains_refines_and_resumes(tmp_path):
 def test_a_malformed_demonstrations_line_is_reported_with_its_number(tmp_path):
     demos = tmp_path / "demos.jsonl"
     demos.write_text('{"kind": "sudoku", "params": {"size": 4}, "state": [1, 2], "actions": [0]}\nnot json\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "cluster", "pretrain", "--config", "configs/local.yaml", "--demos", str(demos)]
-        + ["--run-dir", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=environment(tmp_path),
-        timeout=120,
-    )
+    argv = ["pretrain", "--config", "configs/local.yaml", "--demos", str(demos), "--run-dir", str(tmp_path / "run")]
+    result = run_python(["-m", "cluster", *argv], tmp_path, timeout=120)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"selfplay: {demos}: line 1: ") and "state" in line
