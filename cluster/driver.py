@@ -243,6 +243,8 @@ class Driver:
             + ("local: the replay buffer and the learner are pinned to this node" if local else "shared by every node")
             + (f"; the replay buffer is {config.replay.shards} shards" if config.replay.shards > 1 else "")
         )
+        if config.supervised.enabled:  # before the actors: the solvers' Ray tasks need whole CPUs they would hold
+            self.demonstrations = ray.put(self._demonstration_rows())
         shapes = [TaskShape.of(task.spec) for task in TaskMix(config.tasks).tasks]
         self.buffers = create_replay_shards(config.replay, str(self.run_dir.path), seed=config.seed, node_id=node)
         for agent in self.agents:
@@ -285,8 +287,6 @@ class Driver:
                 agent.files.save_weights(0, initial, keep=config.run.keep_best)
         if state is None:
             self.save_checkpoint(wait=True)
-        if config.supervised.enabled:
-            self.demonstrations = ray.put(self._demonstration_rows())
         for agent in self.agents:
             if config.supervised.steps > 0 and not agent.counters.pretrained:
                 self.supervised(agent, config.supervised.steps, "pre-training")
@@ -336,7 +336,7 @@ class Driver:
                 self.log(f"generating {supervised.generate:,} demonstrations with the tasks' exact solvers")
                 chunks = max(1, min(64, supervised.generate // 32))
                 self.demos += generate_demonstrations_on_ray(
-                    self.config.tasks, supervised.generate, self.config.seed, chunks
+                    self.config.tasks, supervised.generate, self.config.seed, chunks, say=self.log
                 )
             write_demonstrations(self.run_dir.path / DEMOS_FILE, self.demos)
             self.demos_complete = True
@@ -465,8 +465,9 @@ class Driver:
             self._seen(f"inference{index}", result)
             self.run_dir.append_metrics("inference", {"server": index, **result})
 
-    def _wait(self, ref: Any, what: str) -> Any:
-        """``ray.get(ref)``, waking every second so a signal can stop the wait, and saying why it waits."""
+    def _wait(self, ref: Any, what: str, doing: str = "") -> Any:
+        """``ray.get(ref)``, waking every second so a signal can stop the wait, and saying why it waits
+        (``doing``: what the call does; by default the actor is taken to be starting)."""
         import ray
 
         started = time.monotonic()
@@ -475,8 +476,11 @@ class Driver:
             if self.stop_reason is not None:
                 raise KeyboardInterrupt
             if time.monotonic() >= next_note:
+                waited = f"({time.monotonic() - started:.0f} s)"
                 self.log(
-                    f"still waiting for {what} to start ({time.monotonic() - started:.0f} s): is there room for it?"
+                    f"still waiting for {what} {doing} {waited}"
+                    if doing
+                    else f"still waiting for {what} to start {waited}: is there room for it?"
                 )
                 next_note += WAIT_LOG_SECONDS
         return ray.get(ref)
@@ -731,7 +735,7 @@ class Driver:
             raise ConfigError(f"supervised {phase}: the run has no demonstrations (supervised.demos or generate)")
         batch_size = self.config.supervised.batch_size
         call = agent.learner.train_supervised.remote(self.demonstrations, steps, batch_size)
-        stats = self._wait(call, agent.learner_name)
+        stats = self._wait(call, agent.learner_name, f"to train {steps} steps on the demonstrations")
         c = agent.counters
         c.learner_step = stats["step"]
         c.supervised_steps = stats["supervised_steps"]

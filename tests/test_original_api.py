@@ -410,3 +410,24 @@ def test_hrm_and_trm_train_on_the_same_self_play_data(local_ray, trainer, tmp_pa
     assert {m["model"] for m in trains} == {"hrm", "trm"}  # one learner each, sampling the one buffer
     gates = [r for r in read_jsonl(run / "evaluations.jsonl") if r["kind"] == "gate"]
     assert sorted(r["model"] for r in gates) == ["hrm", "trm"]
+
+
+def test_pretrain_on_the_local_preset_then_evaluate_beside_version_0(tmp_path):
+    # The local preset's actors hold most of this machine's CPUs: the solvers' Ray tasks run before them.
+    run = tmp_path / "pre"
+    small = ["--set", "evaluation.puzzles_per_task=8", "--set", "evaluation.reference_games=4"]
+    argv = ["pretrain", "--config", "configs/local.yaml", "--generate", "40", "--steps", "20", "--run-dir", str(run)]
+    result = run_python(["-m", "cluster", *argv, *small], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pre-trained: version 1, 20 supervised steps" in result.stdout
+    assert f"selfplay train --resume {run}" in result.stdout
+
+    import json
+
+    evaluated = run_python(["-m", "cluster", "evaluate", "--run-dir", str(run), "--json", *small], tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    record = json.loads(evaluated.stdout)
+    assert record["version"] == 1 and record["baseline"]["version"] == 0
+    for key in ("hrm", "trm"):
+        assert key in record and key in record["baseline"]
+    assert 0.0 <= record["hrm"]["accuracy"] <= 1.0

@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DIFFICULTY = 0.5
 REQUIRED_KEYS = ("kind", "state", "actions")
 OPTIONAL_KEYS = ("params", "difficulty")
+WAIT_NOTE_SECONDS = 60.0  # a wait this long for a generating task is reported
 _DEMO_SEED_TAG = 0xDE30  # separates the demonstrations' instance generators from other uses of the seed
 # What a kind's functions raise on a state that is not one of its states (values out of their tables' range).
 _STATE_ERRORS = (ValueError, IndexError, TypeError, OverflowError)
@@ -363,12 +364,19 @@ def generate_demonstrations(tasks: TasksConfig, count: int, seed: int) -> list[D
 
 
 def generate_demonstrations_on_ray(
-    tasks: TasksConfig, count: int, seed: int, chunks: int, max_in_flight: int | None = None
+    tasks: TasksConfig,
+    count: int,
+    seed: int,
+    chunks: int,
+    max_in_flight: int | None = None,
+    say: Any = None,
 ) -> list[Demonstration]:
     """`generate_demonstrations` split into ``chunks`` Ray tasks of one CPU each; the same demonstrations.
 
     At most ``max_in_flight`` tasks are pending at a time (default: the cluster's CPUs);
-    results are put back in instance order, whatever order the tasks finish in.
+    results are put back in instance order, whatever order the tasks finish in. A wait of
+    more than `WAIT_NOTE_SECONDS` for the next task is reported through ``say`` (default: a
+    warning in this module's log): a task needs a whole free CPU.
     """
     import ray
 
@@ -388,7 +396,14 @@ def generate_demonstrations_on_ray(
             start, stop = ranges[submitted]
             pending[remote.remote(tasks, seed, start, stop)] = submitted
             submitted += 1
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_NOTE_SECONDS)
+        if not ready:
+            done = sum(result is not None for result in results)
+            (say or log.warning)(
+                f"demonstrations: {done} of {len(ranges)} tasks done, none finished in {WAIT_NOTE_SECONDS:g} s "
+                "(each needs a free CPU)"
+            )
+            continue
         results[pending.pop(ready[0])] = ray.get(ready[0])
     demos = [demo for result in results if result is not None for demo in result[0]]
     skipped: collections.Counter[str] = collections.Counter()
