@@ -13,8 +13,9 @@ One trainer is one run directory (``checkpoint_dir``; one that holds a run alrea
 with the run's actors on Ray: self-play workers, the replay buffer, the learner, the evaluator.
 The actors keep working between calls only as far as their calls in flight go: an iteration runs
 the driver's event loop until the next gate has been decided, in a worker thread, so the caller's
-event loop stays free. ``config``: the original design's dict (`cluster.original`), our own
-layout, a YAML path, or a `RunConfig`; laid over ``configs/local.yaml``.
+event loop stays free. ``config``: a dict in the original design's layout (`cluster.original`),
+ours, or both, laid over ``configs/local.yaml``; or a YAML path (read as every command reads one,
+over the built-in defaults); or a `RunConfig`.
 
 Figures of an iteration (`iteration`):
     success_rate       share of this iteration's self-play puzzle episodes solved (None: a mix of games only)
