@@ -296,7 +296,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_iterations=args.max_iterations,
     )
     counters = driver.run()
-    summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **vars(counters)}
+    summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **counters.to_dict()}
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -431,3 +431,13 @@ def test_pretrain_on_the_local_preset_then_evaluate_beside_version_0(tmp_path):
     for key in ("hrm", "trm"):
         assert key in record and key in record["baseline"]
     assert 0.0 <= record["hrm"]["accuracy"] <= 1.0
+
+
+def test_the_counters_of_several_models_round_trip_through_json():
+    import json
+
+    from cluster.driver import Counters, ModelCounters
+
+    counters = Counters(version=3, episodes=10, others=[ModelCounters(version=5, history=[{"version": 5}])])
+    again = Counters(**json.loads(json.dumps(counters.to_dict())))  # as state.json and `selfplay train` print them
+    assert again == counters and again.of(1).version == 5 and again.of(0) is again
