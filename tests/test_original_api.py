@@ -153,10 +153,11 @@ def test_the_episode_generator_plays_the_generators_problems_with_search():
     examples = TrainingDataExtractor(success_weight=2.0, failure_weight=0.5).extract_examples(episodes)
     assert len(examples["value"]) == sum(e.episode_length for e in episodes)
     policy = SelfPlayDataset(examples, "policy")
+    import torch
+
+    assert isinstance(policy, torch.utils.data.Dataset)
     assert len(policy) == len(examples["policy"]) and {x.weight for x in examples["policy"]} <= {2.0}
     for task_id in policy.task_ids:
-        import torch
-
         batch = next(iter(torch.utils.data.DataLoader(policy.subset(task_id), batch_size=4)))
         assert batch["tokens"].dtype == torch.int64 and batch["target"].shape[0] == batch["tokens"].shape[0]
     with pytest.raises(ValueError, match="kind: expected one of"):

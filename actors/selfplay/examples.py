@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
 from actors.selfplay.generator import Episode
 
@@ -67,7 +69,7 @@ class TrainingDataExtractor:
         return examples
 
 
-class SelfPlayDataset:
+class SelfPlayDataset(Dataset):
     """A torch ``Dataset`` of examples of one kind ("policy", "value" or "negative").
 
     ``examples``: the dict `TrainingDataExtractor.extract_examples` returns, or a list of `Example`.
@@ -86,8 +88,6 @@ class SelfPlayDataset:
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        import torch
-
         e = self.examples[index]
         return {
             "tokens": torch.from_numpy(np.asarray(e.tokens, dtype=np.int64)),
