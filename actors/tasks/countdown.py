@@ -352,6 +352,8 @@ class Countdown(Task):
         finals = np.concatenate([self._rollout_values(numbers, rng) for _ in range(ROUNDS)])
         candidates = finals[~np.isin(finals, numbers)]
         in_range = candidates[(candidates >= low) & (candidates <= high)]
+        if not len(in_range):  # the random expressions missed the range: look for its reachable values exactly
+            in_range = self._reachable_between(numbers, low, high)
         if len(in_range):
             candidates = in_range
         if len(candidates) == 0:
@@ -361,6 +363,12 @@ class Countdown(Task):
         candidates = candidates[np.sort(first)]  # distinct, in rollout order
         lengths = self._shortest_lengths(numbers, candidates)
         return self.make_state(numbers, int(candidates[np.argmax(lengths)]))
+
+    def _reachable_between(self, numbers: np.ndarray, low: int, high: int) -> np.ndarray:
+        """The integers in [low, high], none of ``numbers``, that some expression over all the numbers reaches."""
+        values = np.setdiff1d(np.arange(low, high + 1), numbers)
+        solver = _Solver(numbers, np.ones_like(numbers))
+        return values[solver.reaches((1 << len(numbers)) - 1, values * KEY_BASE + 1)]
 
     def _rollout_values(self, numbers: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Integer values of ROLLOUTS random expressions that combine all ``numbers`` with legal moves."""

@@ -63,6 +63,25 @@ def reference_result(a: Fraction, b: Fraction, op: int) -> Fraction | None:
     return value
 
 
+def reference_final_values(values: tuple[Fraction, ...], memo: dict | None = None) -> set[Fraction]:
+    """Every value an expression combining all of ``values`` reaches, by trying every move (memoised)."""
+    memo = {} if memo is None else memo
+    key = tuple(sorted(values))
+    if len(key) == 1:
+        return set(key)
+    if key not in memo:
+        finals: set[Fraction] = set()
+        for i in range(len(key)):
+            for j in range(len(key)):
+                rest = tuple(v for n, v in enumerate(key) if n not in (i, j))
+                for op in range(4):
+                    value = reference_result(key[i], key[j], op) if i != j else None
+                    if value is not None:
+                        finals |= reference_final_values((*rest, value), memo)
+        memo[key] = finals
+    return memo[key]
+
+
 def reference_legal(task: Countdown, state: np.ndarray) -> np.ndarray:
     """``bool [A]`` legal moves of one state, from the rules in Fractions."""
     values = values_of(task, state)
@@ -144,7 +163,8 @@ def test_generate_is_deterministic_and_well_formed(task, seed, difficulty):
     assert low_count <= len(values) <= high_count
     assert all(v.denominator == 1 and v in POOL for v in values)
     low, high = task.target_range(difficulty)
-    assert low <= target <= high
+    if not low <= target <= high:  # allowed only when no expression over all the numbers lands in the range
+        assert not any(low <= v <= high and v.denominator == 1 for v in reference_final_values(tuple(values)))
     assert target not in values
     assert not task.is_terminal(state[None])[0]
 
@@ -450,3 +470,22 @@ def test_render_and_describe_action(task):
     assert task.render(done).splitlines() == ["Numbers: 3 7 25  Target: 175", "7 × 25 = 175", "Now: 3 175", "Solved"]
     third = task.step(state[None], np.array([action(task, 0, 1, DIV)]))[0]
     assert "3 ÷ 7 = 3/7" in task.render(third) and "Now: 3/7 25" in task.render(third)
+
+
+def test_a_target_in_range_is_found_when_the_random_expressions_miss_the_range(task):
+    # Seed 150 at difficulty 1 draws 1 1 2 2 3 8: no random expression of its rounds lands in [100, 999],
+    # which some exact one reaches (e.g. (8 × 3) × (2 + 2) × (1 + 1) = 192).
+    state = task.generate(150, 1.0)
+    low, high = task.target_range(1.0)
+    assert low <= int(state[2 * task.max_numbers]) <= high
+    assert task.verify(state, task.solve(state))
+
+
+@pytest.mark.parametrize(("seed", "difficulty"), [(223516616, 0.39372521336773547), (1695722360, 0.19108099964792524)])
+def test_a_target_outside_the_range_only_when_no_expression_reaches_it(task, seed, difficulty):
+    # 3 1 1 6 reaches at most 36 (range from 40); 6 1 2 at most 18 (range from 20): the range gives way.
+    state = task.generate(seed, difficulty)
+    low, _ = task.target_range(difficulty)
+    finals = reference_final_values(tuple(values_of(task, state)))
+    assert int(state[2 * task.max_numbers]) < low and max(finals) < low
+    assert task.verify(state, task.solve(state))
