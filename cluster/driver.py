@@ -170,18 +170,7 @@ class Driver:
             for i, (name, model) in enumerate(zip(names, self.config.models, strict=True))
         ]
 
-    # The first model's, for code (and a run) that trains one.
-    @property
-    def learner(self) -> Any:
-        return self.agents[0].learner
-
-    @property
-    def evaluator(self) -> Any:
-        return self.agents[0].evaluator
-
-    @property
-    def best(self) -> Any:
-        return self.agents[0].best
+    # ----- setup ------------------------------------------------------------------------
 
     def check_fits(self, cluster: dict[str, float]) -> int:
         """On a fixed-size (embedded) Ray with ``cluster`` resources: refuse a config whose actors never all fit;
