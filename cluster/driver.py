@@ -155,6 +155,8 @@ class Driver:
         self.retry_at: dict[tuple[str, int], float] = {}  # calls to issue again after a failure
         self.failures: dict[str, int] = {}  # consecutive failed calls per actor
         self.demonstrations: Any = None  # an object-store reference of the demonstrations' rows, if any
+        self.demos: list[Any] | None = None  # the demonstrations themselves, once read (`read_demonstrations`)
+        self.demos_complete = False  # they are the run's own, demos.jsonl (no more to generate)
         self.curriculum = Curriculum(config.tasks)
         # Ranges are handed to the workers only when some entry has a curriculum (else they draw as configured).
         self.curriculum_active = any(entry.curriculum.mode != "none" for entry in config.tasks.mix)
@@ -317,7 +319,7 @@ class Driver:
         ``demos.jsonl`` in the run directory, so a resume trains on the same ones."""
         from actors.tasks.demos import demonstration_rows, generate_demonstrations_on_ray, write_demonstrations
 
-        if not hasattr(self, "demos"):
+        if self.demos is None:
             self.read_demonstrations()
         supervised = self.config.supervised
         if not self.demos_complete:
