@@ -286,18 +286,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.set)
         path = args.run_dir or default_run_dir(Path(args.config).stem if args.config else "defaults")
         run_dir, config = open_run_dir(config, path, resume=False)
-    print(f"run directory: {run_dir.path}", file=sys.stderr)
-    driver = start_driver(
-        config,
-        run_dir,
-        bool(args.resume),
-        args.address,
-        max_minutes=args.max_minutes,
-        max_iterations=args.max_iterations,
-    )
-    counters = driver.run()
-    summary = {"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **counters.to_dict()}
-    print(json.dumps(summary, indent=2))
+    from cluster.monitor import RunDisplay, run_summary
+
+    display = RunDisplay(f"selfplay train: {run_dir.path}")
+    display.log(f"run directory: {run_dir.path}")
+    last: list[dict[str, Any]] = []
+    try:
+        driver = start_driver(
+            config,
+            run_dir,
+            bool(args.resume),
+            args.address,
+            max_minutes=args.max_minutes,
+            max_iterations=args.max_iterations,
+            log=display.log,
+        )
+
+        def show(record: dict[str, Any]) -> None:
+            display.show(record)
+            last[:] = [record]
+
+        driver.show = show
+        counters = driver.run()
+    finally:
+        display.close()
+    if args.json:
+        print(json.dumps({"run_dir": str(run_dir.path), "stopped": driver.stop_reason, **counters.to_dict()}, indent=2))
+    else:
+        print(run_summary(last[-1] if last else None, str(run_dir.path), driver.stop_reason, counters))
     return 0
 
 
@@ -477,6 +493,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """One screen on a run, running or finished (newest under runs/ unless named)."""
+    from cluster.status import cluster_actors, format_status, newest_run, read_status
+
+    run = Path(args.run_dir) if args.run_dir else newest_run()
+    status = read_status(run)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    print(format_status(run, status, cluster_actors(address) if address else None))
+    return 0
+
+
 def cmd_models_info(args: argparse.Namespace) -> int:
     """Parameter counts and forward passes per second (batch 64, one CPU thread) of every model and preset."""
     from learner.models.info import SUDOKU_4X4, SUDOKU_9X9, format_model_info, model_info
@@ -543,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
     train.add_argument("--max-minutes", type=_positive_float, help="stop cleanly after this long")
     train.add_argument("--max-iterations", type=_positive_int, help="stop cleanly after this many gate evaluations")
+    train.add_argument("--json", action="store_true", help="end with the run's counters as JSON, not a summary")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser(
@@ -595,6 +623,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(handler=cmd_report)
+
+    status = commands.add_parser("status", help="one screen on a run: alive, actors, version, rates, last gates")
+    status.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="the run directory (default: newest in runs/)")
+    status.add_argument("--address", help="also ask this Ray cluster for the actors' state (default: RAY_ADDRESS)")
+    status.set_defaults(handler=cmd_status)
 
     bench = commands.add_parser("bench", help="measure speed against a reference taken in the same run")
     bench_commands = bench.add_subparsers(

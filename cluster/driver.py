@@ -53,6 +53,7 @@ from typing import Any
 
 from actors.tasks.curriculum import Curriculum
 from cluster.config import ConfigError, RunConfig, model_names
+from cluster.monitor import IntervalMeter, plain_line
 from cluster.pool import SelfPlayPool, actor_resources
 from cluster.rundir import RunDir
 from common.handles import actor_error_named
@@ -147,7 +148,13 @@ class Driver:
         self.max_iterations = max_iterations
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.handle_signals = handle_signals
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every play, train and gate
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every play, train, gate, interval
+        # Shows each interval's record (`cluster.monitor`); by default one plain line in the log.
+        self.show: Callable[[dict[str, Any]], None] = lambda record: self.log(plain_line(record))
+        self.meter = IntervalMeter()
+        self.actor_stats: dict[str, dict[str, Any]] = {}  # each actor's newest statistics (CPU, memory)
+        self.actor_seen: dict[str, float] = {}  # when each actor's newest statistics arrived (wall clock)
+        self.restarts: dict[str, int] = {}  # restarts per actor seen this session (a new process id)
         self.counters = Counters(others=[ModelCounters() for _ in config.models[1:]])
         self.agents = self._make_agents()
         self.stop_reason: str | None = None
@@ -402,7 +409,7 @@ class Driver:
                     self._start_worker(member.index)
                 self.next_grow = now + GROW_EVERY_SECONDS
             if now >= self.next_progress:
-                self.log(self.progress_line())
+                self.report_interval()
                 self._actor_stats()
                 self.next_progress = now + self.config.run.progress_every_seconds
             if now >= self.next_save and not self._saving():
@@ -447,6 +454,7 @@ class Driver:
             self._on_saved(self.agents[index], result)
         elif kind == "replay":
             self._seen(self._actor_name(kind, index), result)
+            self.latest[f"replay{index}"] = result
             self.run_dir.append_metrics("replay", result)
         elif kind == "where":
             self._seen(index, {"actor": result})
@@ -519,6 +527,9 @@ class Driver:
 
     def _seen(self, name: str, stats: dict[str, Any]) -> None:
         """Log where an actor runs the first time, and a restart when its process changed."""
+        if "rss_bytes" in stats:
+            self.actor_stats[name] = stats
+            self.actor_seen[name] = time.time()
         location = stats.get("actor") or {}
         pid = location.get("pid")
         if pid is None or self.pids.get(name) == pid:
@@ -529,6 +540,7 @@ class Driver:
         if previous is None:
             self.log(f"{name} runs on {where}")
         else:
+            self.restarts[name] = self.restarts.get(name, 0) + 1
             self.log(f"{name}: its process {previous} died; Ray restarted it on {where}")
 
     # ----- self-play --------------------------------------------------------------------
@@ -550,6 +562,8 @@ class Driver:
         self.counters.episodes += stats["episodes"]
         self.counters.positions += stats["positions"]
         self.latest[f"play{index}"] = stats
+        self.actor_stats[f"selfplay{index}"] = stats
+        self.actor_seen[f"selfplay{index}"] = time.time()
         agent = self.agents[self.pool.model_of(index)]
         record = {"worker": index, "version": agent.counters.version, **stats}
         if len(self.agents) > 1:
@@ -653,7 +667,7 @@ class Driver:
                 return
             self._publish(agent, state, step)
         self.run_dir.append_evaluation({"kind": "gate", "version": c.version, **record})
-        self._tell("gate", record)
+        self._tell("gate", {"version": c.version, **record})
         self.log(
             f"{agent.tag}gate {c.iteration}: candidate from step {step} "
             f"{'accepted as version ' + str(c.version) if record['accepted'] else 'rejected'}"
@@ -795,7 +809,7 @@ class Driver:
             self.save_checkpoint(wait=True)
         except ray.exceptions.RayError as error:
             self.log(f"the final checkpoint failed ({type(error).__name__}); the last periodic one stands")
-        self.log(self.progress_line())
+        self.report_interval(finished=True)
 
     def shutdown(self) -> None:
         """End every actor of the run (after `finish`), for a process that goes on using Ray (`SelfPlayTrainer`)."""
@@ -809,32 +823,61 @@ class Driver:
 
     # ----- progress ---------------------------------------------------------------------
 
-    def progress_line(self) -> str:
-        c = self.counters
-        plays = [v for k, v in self.latest.items() if k.startswith("play")]
-        rate = sum(p.get("positions_per_s", 0.0) for p in plays)
-        minutes, seconds = divmod(int(c.elapsed_seconds), 60)
+    def interval_record(self) -> dict[str, Any]:
+        """The figures of the interval since the last one (`cluster.monitor.FIELDS`)."""
         pool = getattr(self, "pool", None)
-        versions = "/".join(f"v{a.counters.version}" for a in self.agents)
-        parts = [
-            f"[{minutes:02d}:{seconds:02d}] {versions}",
-            f"episodes {c.episodes:,}",
-            f"positions {c.positions:,} ({rate:,.0f}/s)",
-            "step " + "/".join(f"{a.counters.learner_step:,}" for a in self.agents),
-        ]
-        if pool is not None and (pool.elastic or pool.lost_workers):
-            parts.append(f"workers {len(pool.members)}/{pool.target}")
-        losses = [self.latest.get(_latest_key("train", a.index), {}).get("losses") for a in self.agents]
-        if all(losses):  # empty until each learner has trained a step
-            parts.append("loss " + "/".join(f"{loss['total']:.3f}" for loss in losses))
-        if any(_latest_key("gate", a.index) in self.latest for a in self.agents):
-            parts.append("gates " + "/".join(str(a.counters.iteration) for a in self.agents))
+        restarts = dict(self.restarts)
+        if pool is not None and pool.lost_workers:
+            restarts["lost self-play workers"] = pool.lost_workers
+        remaining = None
+        if self.max_seconds is not None and hasattr(self, "session_start"):
+            remaining = max(0.0, self.max_seconds - (time.monotonic() - self.session_start))
+        workers = len(pool.members) if pool is not None else 0
+        members = pool.members if pool is not None else {}
+        actors = {  # a dropped worker's last statistics are not its replacement's
+            name: stats
+            for name, stats in self.actor_stats.items()
+            if not name.startswith("selfplay") or int(name[len("selfplay") :]) in members
+        }
+        record = self.meter.record(self.counters, self.latest, actors, restarts, workers, remaining)
         if self.curriculum_active:
-            levels = self.curriculum.metrics()
-            parts.append("levels " + ", ".join(f"{label.split('/')[-1]} {m['level']:g}" for label, m in levels.items()))
+            record["levels"] = {label: m["level"] for label, m in self.curriculum.metrics().items()}
         if len(self.agents) > 1:
-            parts.append("models " + "/".join(a.name for a in self.agents))
-        return " | ".join(parts)
+            record["models"] = {
+                a.name: {"version": a.counters.version, "learner_step": a.counters.learner_step} for a in self.agents
+            }
+        return record
+
+    def report_interval(self, finished: bool = False) -> None:
+        """Log the interval's record to metrics.jsonl, show it, and tell the listeners (TensorBoard, metrics)."""
+        record = self.interval_record()
+        self.run_dir.append_metrics("interval", record)
+        self.write_status(record, finished)
+        self.show(record)
+        self._tell("interval", record)
+
+    def write_status(self, record: dict[str, Any], finished: bool) -> None:
+        """status.json: what `selfplay status` shows of this run, from any process that can read the directory."""
+        import os
+        import socket
+
+        from common.storage import atomic_write_json
+
+        actors = {
+            name: {"location": stats.get("actor"), "reported": self.actor_seen.get(name)}
+            for name, stats in self.actor_stats.items()
+        }
+        status = {
+            "updated": time.time(),
+            "driver": {"pid": os.getpid(), "host": socket.gethostname()},
+            "finished": finished,
+            "stop_reason": self.stop_reason,
+            "progress_every_seconds": self.config.run.progress_every_seconds,
+            "history": {a.name: a.counters.history[-10:] for a in self.agents},
+            "actor_locations": actors,
+            "record": record,
+        }
+        atomic_write_json(self.run_dir.path / "status.json", status)
 
     def _actor_name(self, kind: str, index: int) -> str:
         if kind in ("train", "save"):

@@ -92,5 +92,10 @@ def start_driver(
     connection = start_ray(config.ray, address)
     say(f"ray: {connection.description}")
     room = driver.check_fits(connection.resources) if connection.embedded else None
+    from cluster.prometheus_metrics import PrometheusGauges
+    from cluster.tensorboard_log import TensorBoardLog
+
+    driver.listeners.append(TensorBoardLog(run_dir.path, run_dir.config_path.read_text()))
+    driver.listeners.append(PrometheusGauges(run_dir.path.name))
     driver.start_actors(room)
     return driver

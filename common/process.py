@@ -19,6 +19,14 @@ def resident_bytes() -> int:
     return int(_PROCESS.memory_info().rss)
 
 
+def cpu_percent() -> float:
+    """This process's CPU use since the previous call, in percent of one core (0.0 on the first call)."""
+    global _PROCESS
+    if _PROCESS is None:
+        _PROCESS = psutil.Process()
+    return float(_PROCESS.cpu_percent(interval=None))
+
+
 def actor_location() -> dict[str, Any]:
     """Where this process runs: ``pid``, ``host``, and in a Ray worker its node's ``node`` id, ``ip`` and the
     ``gpus`` Ray assigned it (their ids; empty when it declared none).

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from common.devices import resolve_device
-from common.process import ReportsLocation, actor_location, resident_bytes
+from common.process import ReportsLocation, actor_location, cpu_percent, resident_bytes
 from learner.checkpoint import CheckpointError, check_tensors, load_learner_checkpoint, save_learner_checkpoint
 from learner.config import LearnerConfig
 from learner.losses import LossWeights, TrainingBatch, deep_supervision_step
@@ -462,6 +462,7 @@ class Learner(ReportsLocation):
             "waiting_reason": waiting_reason,
             "priority_updates_lost": 0 if self.priorities is None else sum(sender.lost for sender in self.priorities),
             "rss_bytes": resident_bytes(),
+            "cpu_percent": cpu_percent(),
             "actor": actor_location(),
         }
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import functools
 import gzip
+import json
 import re
 import shlex
 from pathlib import Path
@@ -568,3 +569,22 @@ def test_cluster_preset_is_local_yaml_on_a_cluster():
     assert c.selfplay.worker_range == (2, 32)
     assert c.evaluation.gating == "threshold"
     assert c.run.storage == "shared"
+
+
+def test_grafana_dashboard_shows_only_gauges_the_run_exports():
+    """deploy/grafana-selfplay.json: valid JSON, and every panel's query names a gauge `PrometheusGauges` sets
+    (a top-level interval field, or a per-task / per-actor one), filtered by the run variable."""
+    import re
+
+    from cluster.monitor import FIELDS
+
+    dashboard = json.loads((REPO / "deploy" / "grafana-selfplay.json").read_text())
+    top = {name for name, _, _ in FIELDS if "." not in name}
+    nested = {"task_success", "task_win", "gate_solve_rate", "actor_cpu_percent", "actor_rss_mib", "actor_restarts"}
+    exported = {"ray_selfplay_" + name for name in top | nested}
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(dashboard["panels"]) >= 10
+    for expr in exprs:
+        name = re.match(r"(\w+)\{", expr).group(1)
+        assert name in exported, expr
+        assert 'run=~"$run"' in expr

@@ -77,3 +77,12 @@ def test_config_modules_import_only_light_modules(module):
         )
     ]
     assert not heavy, f"{module} imports {heavy}"
+
+
+def test_readme_documents_every_interval_field():
+    """The README's metrics table is `cluster.monitor.FIELDS`, row for row."""
+    from cluster.monitor import FIELDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, unit, meaning in FIELDS:
+        assert f"| `{name}` | {unit or '–'} | {meaning} |" in readme, name

@@ -95,7 +95,7 @@ from actors.search.batched import Network
 from actors.tasks.base import Task
 from actors.tasks.config import TaskEntry, TasksConfig
 from actors.tasks.registry import TaskMix
-from common.process import ReportsLocation, actor_location, resident_bytes
+from common.process import ReportsLocation, actor_location, cpu_percent, resident_bytes
 
 if TYPE_CHECKING:
     from learner.models import Hyperparams, ModelConfig
@@ -232,6 +232,7 @@ class Evaluator(ReportsLocation):
         record.update(self.compare(candidate_network, best_network))
         record["seconds"] = round(time.perf_counter() - start, 3)
         record["rss_bytes"] = resident_bytes()
+        record["cpu_percent"] = cpu_percent()
         record["actor"] = actor_location()
         return record
 

@@ -27,7 +27,7 @@ from actors.replay.config import ReplayConfig
 from actors.replay.segments import REPLAY_SUBDIR, SegmentLog, SegmentRecord
 from actors.replay.store import RateWindow, TaskStore, draw_store
 from actors.replay.trajectory import Trajectory, concat_rows, rows_from
-from common.process import ReportsLocation, actor_location, resident_bytes
+from common.process import ReportsLocation, actor_location, cpu_percent, resident_bytes
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,7 @@ class ReplayBuffer(ReportsLocation):
             "memory_bytes": self.memory_bytes(),
             **log_stats,
             "rss_bytes": resident_bytes(),
+            "cpu_percent": cpu_percent(),
             "actor": actor_location(),
             "pid": os.getpid(),
         }

@@ -65,7 +65,7 @@ from actors.tasks.base import Task
 from actors.tasks.config import TasksConfig
 from actors.tasks.registry import TaskMix
 from common.handles import BoundedCalls, Handle, is_actor_unavailable
-from common.process import ReportsLocation, actor_location, resident_bytes
+from common.process import ReportsLocation, actor_location, cpu_percent, resident_bytes
 
 if TYPE_CHECKING:  # the model (and torch) is imported only when a worker builds its network
     from learner.models import ModelConfig
@@ -320,6 +320,7 @@ class SelfPlayWorker(ReportsLocation):
             **{k: v for k, v in self.totals.items() if k != "seconds"},
             "network_seconds": sum(g.search.network_seconds for g in self.groups),
             "network_rows": sum(g.search.network_rows for g in self.groups),
+            "network_calls": sum(g.search.network_calls for g in self.groups),
             "simulations": sum(g.simulations for g in self.groups),
             "outcomes": self.outcomes.copy(),
             "in_range": self.in_range.copy(),
@@ -354,12 +355,14 @@ class SelfPlayWorker(ReportsLocation):
             "simulations_per_s": delta["simulations"] / seconds,
             "network_rows_per_s": delta["network_rows"] / seconds,
             "network_share": delta["network_seconds"] / seconds,
+            "network_calls": int(delta["network_calls"]),
             "weights_version": self.weights_version,
             "weights_lag": int(lag),
             "weights_loads": self.weights_loads,
             "stale_positions": int(delta["stale_positions"]),
             **self._push_stats(),
             "rss_bytes": resident_bytes(),
+            "cpu_percent": cpu_percent(),
             "by_task": self._outcome_stats(delta["outcomes"]),
             "by_task_id": [
                 {

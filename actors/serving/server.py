@@ -49,7 +49,7 @@ from actors.selfplay import NO_WEIGHTS
 from actors.serving.config import InferenceConfig
 from actors.tasks.config import TasksConfig
 from actors.tasks.registry import TaskMix
-from common.process import ReportsLocation, actor_location, resident_bytes
+from common.process import ReportsLocation, actor_location, cpu_percent, resident_bytes
 
 if TYPE_CHECKING:
     from learner.model_config import ModelConfig
@@ -210,6 +210,7 @@ class InferenceServer(ReportsLocation):
             "queued_requests": len(self._queue),
             "max_queued_requests": self.max_queued,
             "rss_bytes": resident_bytes(),
+            "cpu_percent": cpu_percent(),
             "actor": actor_location(),
         }
 
