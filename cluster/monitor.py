@@ -302,7 +302,7 @@ def run_summary(record: dict[str, Any] | None, run_dir: str, stop_reason: str | 
         "next:",
         f"  selfplay train --resume {run_dir}        # go on training",
         f"  selfplay evaluate --run-dir {run_dir}    # the best model against the reference opponents",
-        f"  selfplay report {run_dir} --out {run_dir}/report   # plots and a summary",
+        f"  selfplay report --run-dir {run_dir}      # strength by version, memory by actor",
         f"  tensorboard --logdir {run_dir}/tb",
     ]
     return "\n".join(lines)
