@@ -49,8 +49,8 @@ def games_played(result: dict) -> int:
 
 
 def without_timing(record: dict) -> dict:
-    """``record`` without what a rerun may change: its duration, the process's memory and where it ran."""
-    return {key: value for key, value in record.items() if key not in ("seconds", "rss_bytes", "actor")}
+    """``record`` without what a rerun may change: its duration, the process's memory and CPU use and where it ran."""
+    return {key: value for key, value in record.items() if key not in ("seconds", "rss_bytes", "cpu_percent", "actor")}
 
 
 def exact_results(task, openings: np.ndarray) -> np.ndarray:
