@@ -11,20 +11,21 @@ import psutil
 _PROCESS: psutil.Process | None = None
 
 
-def resident_bytes() -> int:
-    """This process's resident set size in bytes (the memory every actor reports as ``rss_bytes``)."""
+def _process() -> psutil.Process:
     global _PROCESS
     if _PROCESS is None:
         _PROCESS = psutil.Process()
-    return int(_PROCESS.memory_info().rss)
+    return _PROCESS
+
+
+def resident_bytes() -> int:
+    """This process's resident set size in bytes (the memory every actor reports as ``rss_bytes``)."""
+    return int(_process().memory_info().rss)
 
 
 def cpu_percent() -> float:
     """This process's CPU use since the previous call, in percent of one core (0.0 on the first call)."""
-    global _PROCESS
-    if _PROCESS is None:
-        _PROCESS = psutil.Process()
-    return float(_PROCESS.cpu_percent(interval=None))
+    return float(_process().cpu_percent(interval=None))
 
 
 def actor_location() -> dict[str, Any]:
