@@ -486,10 +486,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     """A run's curves: strength by version and memory by actor, from its logs."""
     from cluster.report import build_report, format_report
 
-    if not (Path(args.run_dir) / "metrics.jsonl").is_file():
-        raise UsageError(f"--run-dir {args.run_dir}: not a run directory (no metrics.jsonl)")
-    report = build_report(args.run_dir, args.interval_minutes)
+    run_dir = args.run_dir or args.run_path
+    if run_dir is None:
+        raise UsageError("report: name the run directory (RUN_DIR or --run-dir)")
+    if args.run_dir and args.run_path and Path(args.run_dir) != Path(args.run_path):
+        raise UsageError(f"report: two run directories given ({args.run_path} and --run-dir {args.run_dir})")
+    if not (Path(run_dir) / "metrics.jsonl").is_file():
+        raise UsageError(f"--run-dir {run_dir}: not a run directory (no metrics.jsonl)")
+    report = build_report(run_dir, args.interval_minutes)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.out:
+        from cluster.plots import write_markdown, write_plots
+
+        images = write_plots(run_dir, args.out)
+        markdown = write_markdown(run_dir, args.out, images)
+        if not args.json:
+            print()
+        for path in [*images, markdown]:
+            print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -617,11 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
         original.set_defaults(handler=handler)
 
     report = commands.add_parser("report", help="a run's curves: strength by version, memory by actor over time")
-    report.add_argument("--run-dir", required=True, help="the run directory")
+    report.add_argument("run_path", nargs="?", metavar="RUN_DIR", help="the run directory (or --run-dir)")
+    report.add_argument("--run-dir", help="the run directory")
     report.add_argument(
         "--interval-minutes", type=_positive_float, default=1.0, help="memory table sampling (default 1)"
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--out", metavar="DIR", help="also write PNG plots and report.md into DIR")
     report.set_defaults(handler=cmd_report)
 
     status = commands.add_parser("status", help="one screen on a run: alive, actors, version, rates, last gates")
