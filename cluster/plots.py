@@ -251,6 +251,18 @@ def plot_losses(metrics, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _actor_lines(ax, by_actor: dict[str, list[tuple[float, float]]], ylabel: str, legend: bool) -> None:
+    """One line per actor of ``(minutes, value)`` points, from 0 up, the legend outside on the right."""
+    for actor, points in sorted(by_actor.items()):
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker=".", label=actor)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+
 def plot_resources(metrics, evaluations, start, path: Path) -> Path | None:
     samples = _actor_samples(metrics, evaluations)
     cpu = [m for m in metrics if m.get("cpu_percent") is not None]
@@ -262,28 +274,13 @@ def plot_resources(metrics, evaluations, start, path: Path) -> Path | None:
     by_actor: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for time, actor, rss in samples:
         by_actor[actor].append((_minutes(time, start), rss / MIB))
-    for actor, points in sorted(by_actor.items()):
-        xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker=".", label=actor)
-    ax.set_ylabel("resident memory (MiB)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    if by_actor:
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    _actor_lines(ax, by_actor, "resident memory (MiB)", legend=bool(by_actor))
     if cpu:
         by_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for m in cpu:
             actor = _actor_samples([{**m, "rss_bytes": 0}], [])[0][1]  # the same actor names as the memory panel
             by_cpu[actor].append((_minutes(m["time"], start), m["cpu_percent"]))
-        cax = axes[1][0]
-        for actor, points in sorted(by_cpu.items()):
-            xs, ys = zip(*points, strict=True)
-            cax.plot(xs, ys, marker=".", label=actor)
-        cax.set_ylabel("CPU (% of one core)")
-        cax.set_ylim(bottom=0)
-        cax.grid(alpha=0.3)
-        if len(by_cpu) > 1:
-            cax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        _actor_lines(axes[1][0], by_cpu, "CPU (% of one core)", legend=len(by_cpu) > 1)
     axes[-1][0].set_xlabel("time (minutes since start)")
     fig.suptitle("Resources per actor")
     return _save(fig, path)
