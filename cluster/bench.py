@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ def bench_search(
     seed: int = 0,
     network_name: str | None = None,
     task_id: int = 0,
+    progress: Any = None,
 ) -> dict:
     """Search vs network-only simulations per second at each batch size; a JSON-ready dict.
 
@@ -59,6 +61,7 @@ def bench_search(
         threads: ``torch.set_num_threads`` during the benchmark (restored after).
         config: the search configuration (default `SearchConfig()`).
         task_id: the task's id in the network's task mix.
+        progress: told of each batch size as it starts and finishes (`cluster.monitor.StepProgress`).
 
     Returns:
         ``{"task", "algorithm", "num_simulations", "moves", "threads", "network", "results": [...]}``
@@ -74,9 +77,13 @@ def bench_search(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        results = [
-            _bench_batch(network_factory, task, task_id, int(b), moves, config, difficulty, seed) for b in batch_sizes
-        ]
+        results = []
+        for b in batch_sizes:
+            if progress is not None:
+                progress.start(f"batch {b}")
+            results.append(_bench_batch(network_factory, task, task_id, int(b), moves, config, difficulty, seed))
+            if progress is not None:
+                progress.done()
     finally:
         torch.set_num_threads(previous_threads)
     return {

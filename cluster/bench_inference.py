@@ -33,18 +33,25 @@ RATES = ("positions_per_s", "simulations_per_s")
 SERVER_COUNTERS = ("requests", "forward_calls", "rows", "forward_seconds", "seconds")
 
 
-def bench_inference(config: RunConfig, workers: int, seconds: float) -> dict[str, Any]:
+def bench_inference(config: RunConfig, workers: int, seconds: float, progress: Any = None) -> dict[str, Any]:
     """Self-play rates of ``workers`` workers with local networks, then sharing one server; a JSON-ready dict.
 
     Returns ``{"workers", "seconds", "network", "local": rates, "shared": rates + {"server": ...},
-    "ratio", "moves_ratio", "simulations_ratio"}``, rates being summed over the workers.
+    "ratio", "moves_ratio", "simulations_ratio"}``, rates being summed over the workers. ``progress`` is
+    told of each of the two settings as it starts and finishes (`cluster.monitor.StepProgress`).
     """
     import ray
 
     from actors.serving.server import create_inference_servers
 
     selfplay = replace(config.selfplay, num_workers=workers)
+    from cluster.monitor import StepProgress
+
+    progress = progress or StepProgress("bench inference", 2, log=lambda line: None)
+    progress.start("own networks")
     local = _measure(config, selfplay, [], seconds)
+    progress.done()
+    progress.start("one inference server")
     (server,) = create_inference_servers(
         replace(config.inference, servers=1), config.tasks, config.models[0], config.seed
     )
@@ -52,6 +59,7 @@ def bench_inference(config: RunConfig, workers: int, seconds: float) -> dict[str
         shared = _measure(config, selfplay, [server], seconds)
     finally:
         ray.kill(server)
+    progress.done()
     return {
         "workers": workers,
         "seconds": seconds,
@@ -176,7 +184,13 @@ def run_bench_inference(args: argparse.Namespace) -> dict[str, Any]:
                 f"inference.num_gpus is {config.inference.num_gpus:g} but the embedded Ray has {gpus:g} GPUs"
                 " (set inference.num_gpus=0 to serve on CPU)"
             )
-        result = bench_inference(config, args.workers, args.seconds)
+        from cluster.monitor import StepProgress
+
+        progress = StepProgress("selfplay bench inference", 2)
+        try:
+            result = bench_inference(config, args.workers, args.seconds, progress)
+        finally:
+            progress.close()
     finally:
         if connection.embedded:
             ray.shutdown()

@@ -76,13 +76,16 @@ def bench_scale(
     pending_sizes: tuple[int, ...] = DEFAULT_PENDING,
     address: str | None = None,
     source: str = "",
+    progress: Any = None,
 ) -> dict[str, Any]:
     """The worker, the buffer and the driver loop measured (module doc) for ``config``, a `RunConfig`; JSON-ready.
 
     Starts an embedded Ray unless one is running or ``address`` names a cluster; stops only what it started.
+    ``progress`` is told of the three measurements as they start and finish (`cluster.monitor.StepProgress`).
     """
     import ray
 
+    from cluster.monitor import StepProgress
     from cluster.runtime import start_ray
 
     if not seconds > 0:
@@ -91,15 +94,22 @@ def bench_scale(
         raise UsageError(
             "--pending, --producers, --echo-workers: expected positive integers (at least one pending size)"
         )
+    progress = progress or StepProgress("bench scale", 3, log=lambda line: None)
+    progress.start("one self-play worker")
     worker = measure_worker(config, seconds)  # first, while nothing else runs
+    progress.done()
     started_here = not ray.is_initialized()
     try:
         connection = start_ray(config.ray, address)
     except (ConnectionError, ValueError) as error:
         raise UsageError(f"--address {address}: cannot attach to Ray ({' '.join(str(error).split())})") from None
     try:
+        progress.start("the replay buffer")
         buffer = measure_buffer(config, worker.pop("batches"), seconds, producers)
+        progress.done()
+        progress.start("the driver loop")
         driver = measure_driver(worker.pop("stats"), seconds, echo_workers, pending_sizes)
+        progress.done()
     finally:
         if started_here:
             ray.shutdown()

@@ -200,6 +200,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
     from actors.tasks.registry import TaskMix
     from cluster.bench import bench_search, format_search_bench
     from cluster.config import load_config
+    from cluster.monitor import StepProgress
 
     config = load_config(args.config, args.set)
     mix = TaskMix(config.tasks)
@@ -216,6 +217,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
         return build_network(config.models[0], [task.spec for task in mix.tasks], config.seed)
 
     low, high = mix.entries[task_id].difficulty
+    progress = StepProgress(f"selfplay bench search ({kind})", len(args.batch_sizes))
     result = bench_search(
         network_factory,
         mix.tasks[task_id],
@@ -228,7 +230,9 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
         seed=config.seed,
         network_name=f"{config.models[0].arch}/{config.models[0].preset} of {args.config}",
         task_id=task_id,
+        progress=progress,
     )
+    progress.close()
     print(json.dumps(result, indent=2) if args.json else format_search_bench(result))
     return 0
 
@@ -250,8 +254,10 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
     """How many self-play workers one replay buffer and one driver loop can feed (`cluster.bench_scale`)."""
     from cluster.bench_scale import bench_scale, format_scale_bench
     from cluster.config import load_config
+    from cluster.monitor import StepProgress
 
     config = load_config(args.config, args.set)
+    progress = StepProgress("selfplay bench scale", 3)
     result = bench_scale(
         config,
         seconds=args.seconds,
@@ -260,7 +266,9 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
         pending_sizes=args.pending,
         address=args.address,
         source=args.config,
+        progress=progress,
     )
+    progress.close()
     print(json.dumps(result, indent=2) if args.json else format_scale_bench(result))
     return 0
 
@@ -341,7 +349,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     path = args.run_dir or default_run_dir(f"pretrain-{Path(args.config).stem if args.config else 'defaults'}")
     run_dir, config = open_run_dir(config, path, resume=False)
     print(f"run directory: {run_dir.path}", file=sys.stderr)
-    driver = start_driver(config, run_dir, False, args.address)
+    from cluster.monitor import StepProgress
+
+    driver = start_driver(config, run_dir, False, args.address, progress=StepProgress)
     driver.stop_reason = "pre-training finished"
     driver.finish()
     print(
@@ -429,6 +439,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from actors.evaluator import Evaluator, format_reference
     from cluster.config import model_names
+    from cluster.monitor import StepProgress
     from cluster.rundir import RunDir
 
     run_dir = RunDir(args.run_dir)
@@ -440,24 +451,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model is not None and args.model not in names:
         raise UsageError(f"--model {args.model}: the run trains {', '.join(names)}")
     torch.set_num_threads(max(1, int(config.evaluation.num_cpus)))  # as many threads as the actor would get
-    records = {}
-    for index, name in enumerate(names):
-        if args.model not in (None, name):
-            continue
+    chosen = [(index, name) for index, name in enumerate(names) if args.model in (None, name)]
+    plans = []
+    for index, name in chosen:
         counters = state["counters"] if index == 0 else state["counters"]["others"][index - 1]
         version = counters["version"] if args.version is None else args.version
         model_dir = run_dir.for_model(index)
-        evaluator = Evaluator(config.tasks, config.models[index], config.search, config.evaluation, config.seed)
-        record = evaluator.reference(version, model_dir.load_weights(version))
-        baseline_version, baseline_note = _baseline_version(args, model_dir, version)
-        if baseline_version is None:
-            record.update(baseline=None, baseline_note=baseline_note)
-        else:
-            record["baseline"] = evaluator.reference(baseline_version, model_dir.load_weights(baseline_version))
-        # One line, the best's: the baseline rides inside it, so the report's strength curve gets no row for it.
-        model = {"model": name} if len(names) > 1 else {}
-        run_dir.append_evaluation({"kind": "reference", "version": version, **model, **record})
-        records[name] = record
+        plans.append((index, name, version, model_dir, _baseline_version(args, model_dir, version)))
+    measured = sum(1 if baseline is None else 2 for *_, (baseline, _) in plans)
+    progress = StepProgress("selfplay evaluate", measured * len(config.tasks.mix))
+    records = {}
+    try:
+        for index, name, version, model_dir, (baseline_version, baseline_note) in plans:
+            evaluator = Evaluator(config.tasks, config.models[index], config.search, config.evaluation, config.seed)
+            progress.section = f"{name if len(names) > 1 else ''} v{version}".strip()
+            record = evaluator.reference(version, model_dir.load_weights(version), progress)
+            if baseline_version is None:
+                record.update(baseline=None, baseline_note=baseline_note)
+            else:
+                progress.section = f"{name if len(names) > 1 else ''} v{baseline_version}".strip()
+                baseline = model_dir.load_weights(baseline_version)
+                record["baseline"] = evaluator.reference(baseline_version, baseline, progress)
+            # One line, the best's: the baseline rides inside it, so the report's strength curve gets no row for it.
+            model = {"model": name} if len(names) > 1 else {}
+            run_dir.append_evaluation({"kind": "reference", "version": version, **model, **record})
+            records[name] = record
+    finally:
+        progress.close()
     if len(names) == 1:
         (record,) = records.values()
         print(json.dumps(record, indent=2) if args.json else format_reference(record))
@@ -514,7 +534,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     run = Path(args.run_dir) if args.run_dir else newest_run()
     status = read_status(run)
     address = args.address or os.environ.get("RAY_ADDRESS")
-    print(format_status(run, status, cluster_actors(address) if address else None))
+    actors = None
+    if address:
+        try:
+            actors = cluster_actors(address, status)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            reason = " ".join(str(error).split())[:300]
+            raise UsageError(f"--address {address}: cannot read Ray's actors ({reason})") from None
+    print(format_status(run, status, actors))
     return 0
 
 
@@ -725,6 +752,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("selfplay: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`selfplay status | head`): not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from typing import Any
 
 from actors.tasks.curriculum import Curriculum
 from cluster.config import ConfigError, RunConfig, model_names
-from cluster.monitor import IntervalMeter, plain_line
+from cluster.monitor import IntervalMeter, StepProgress, plain_line
 from cluster.pool import SelfPlayPool, actor_resources
 from cluster.rundir import RunDir
 from common.handles import actor_error_named
@@ -66,6 +66,7 @@ WAIT_LOG_SECONDS = 30.0  # a wait for an actor to be placed says so this often
 FLUSH_TIMEOUT_SECONDS = 120.0  # at the end: the longest wait for workers to push their episodes
 MAX_BACKOFF_SECONDS = 30.0
 MAX_CONSECUTIVE_FAILURES = 20  # of one actor's calls: then the run stops with the last error
+SUPERVISED_CHUNK_STEPS = 25  # the fewest supervised steps per learner call (a phase is split into about 20)
 DEMOS_FILE = "demos.jsonl"  # the run's demonstrations, as supervised training uses them
 
 
@@ -151,6 +152,10 @@ class Driver:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every play, train, gate, interval
         # Shows each interval's record (`cluster.monitor`); by default one plain line in the log.
         self.show: Callable[[dict[str, Any]], None] = lambda record: self.log(plain_line(record))
+        # Makes the progress of a long phase (title, steps) -> `StepProgress`; by default plain lines in the log.
+        self.progress: Callable[[str, int], StepProgress] = lambda title, total: StepProgress(
+            title, total, log=self.log
+        )
         self.meter = IntervalMeter()
         self.actor_stats: dict[str, dict[str, Any]] = {}  # each actor's newest statistics (CPU, memory)
         self.actor_seen: dict[str, float] = {}  # when each actor's newest statistics arrived (wall clock)
@@ -738,9 +743,7 @@ class Driver:
         """
         if self.demonstrations is None:
             raise ConfigError(f"supervised {phase}: the run has no demonstrations (supervised.demos or generate)")
-        batch_size = self.config.supervised.batch_size
-        call = agent.learner.train_supervised.remote(self.demonstrations, steps, batch_size)
-        stats = self._wait(call, agent.learner_name, f"to train {steps} steps on the demonstrations")
+        stats = self._train_supervised(agent, steps, phase)
         c = agent.counters
         c.learner_step = stats["step"]
         c.supervised_steps = stats["supervised_steps"]
@@ -757,6 +760,26 @@ class Driver:
         else:
             self.log(f"{agent.tag}supervised refinement after gate {c.iteration}: {steps} learner steps{loss}")
         return stats
+
+    def _train_supervised(self, agent: Agent, steps: int, phase: str) -> dict[str, Any]:
+        """The learner's ``steps`` supervised steps in about 20 calls, so the phase shows its progress;
+        the statistics of the last call (its losses are the newest), with ``steps`` over all of them.
+        The demonstrations are one object-store entry that every call reads."""
+        chunk = max(SUPERVISED_CHUNK_STEPS, -(-steps // 20))
+        progress = self.progress(f"{agent.tag}supervised {phase}", -(-steps // chunk))
+        done, stats = 0, {}
+        try:
+            while done < steps:
+                count = min(chunk, steps - done)
+                progress.start(f"steps {done + 1:,}-{done + count:,} of {steps:,}")
+                batch_size = self.config.supervised.batch_size
+                call = agent.learner.train_supervised.remote(self.demonstrations, count, batch_size)
+                stats = self._wait(call, agent.learner_name, f"to train {count} steps on the demonstrations")
+                done += count
+                progress.done()
+        finally:
+            progress.close()
+        return {**stats, "steps": done}
 
     # ----- checkpoints ------------------------------------------------------------------
 

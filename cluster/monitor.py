@@ -161,7 +161,7 @@ class IntervalMeter:
         }
 
 
-def _task_cell(label: str, values: dict[str, Any]) -> str:
+def task_cell(label: str, values: dict[str, Any]) -> str:
     name = label.split("/")[-1]
     if "solve_rate" in values:
         return f"{name} {values['solve_rate']:.0%}"
@@ -172,7 +172,7 @@ def _task_cell(label: str, values: dict[str, Any]) -> str:
     return f"{name} {values.get('win', 0):.0%}/{values.get('draw', 0):.0%}/{values.get('loss', 0):.0%}"
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
@@ -180,9 +180,9 @@ def _clock(seconds: float) -> str:
 
 def plain_line(record: dict[str, Any]) -> str:
     """The interval as one line, for a log without a terminal (a pipe, ``ray job submit``, CI)."""
-    left = "" if record["remaining_s"] is None else f" ({_clock(record['remaining_s'])} left)"
+    left = "" if record["remaining_s"] is None else f" ({clock(record['remaining_s'])} left)"
     parts = [
-        f"[{_clock(record['elapsed_s'])}{left}] v{record['version']}",
+        f"[{clock(record['elapsed_s'])}{left}] v{record['version']}",
         f"self-play {record['episodes_per_s']:.1f} ep/s {record['positions_per_s']:,.0f} pos/s",
         f"learner step {record['learner_step']:,} ({record['learner_steps_per_s']:.1f}/s"
         + (f", {record['samples_per_insert']:.1f} samples/pos)" if record["samples_per_insert"] is not None else ")"),
@@ -193,7 +193,7 @@ def plain_line(record: dict[str, Any]) -> str:
         parts.append(f"loss {record['loss_total']:.3f}")
     if record["gate"]:
         verdict = "accepted" if record["gate_accepted"] else "rejected"
-        cells = ", ".join(_task_cell(label, values) for label, values in record["gate"].items())
+        cells = ", ".join(task_cell(label, values) for label, values in record["gate"].items())
         parts.append(f"gate {record['iteration']} {verdict}: {cells}")
     if record["restarts"]:
         parts.append(f"restarts {record['restarts']}")
@@ -213,8 +213,8 @@ def rich_table(record: dict[str, Any], title: str) -> Any:
     table = Table(title=title, show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
-    left = "no time limit" if record["remaining_s"] is None else f"{_clock(record['remaining_s'])} left"
-    table.add_row("time", f"{_clock(record['elapsed_s'])} elapsed, {left}")
+    left = "no time limit" if record["remaining_s"] is None else f"{clock(record['remaining_s'])} left"
+    table.add_row("time", f"{clock(record['elapsed_s'])} elapsed, {left}")
     table.add_row("weights", f"version {record['version']}, {record['iteration']} gate(s)")
     table.add_row(
         "self-play",
@@ -232,10 +232,10 @@ def rich_table(record: dict[str, Any], title: str) -> Any:
     fill = "" if record["buffer_fill"] is None else f" ({record['buffer_fill']:.1%} full)"
     table.add_row("buffer", f"{record['buffer_size']:,} positions{fill}")
     if record["tasks"]:
-        table.add_row("self-play tasks", ", ".join(_task_cell(k, v) for k, v in record["tasks"].items()))
+        table.add_row("self-play tasks", ", ".join(task_cell(k, v) for k, v in record["tasks"].items()))
     if record["gate"]:
         verdict = "accepted" if record["gate_accepted"] else "rejected"
-        cells = ", ".join(_task_cell(k, v) for k, v in record["gate"].items())
+        cells = ", ".join(task_cell(k, v) for k, v in record["gate"].items())
         table.add_row("last gate", f"{verdict}: {cells}")
     if record["restarts"]:
         table.add_row("restarts", str(record["restarts"]))
@@ -286,23 +286,100 @@ class RunDisplay:
             self.live = None
 
 
+class StepProgress:
+    """Progress of a long command made of counted steps (tasks measured, batch sizes timed).
+
+    On a terminal a `rich` progress bar with the current step, elapsed and remaining time;
+    otherwise one plain line per finished step with the same figures. Remaining time is the
+    mean time per finished step times the steps left.
+
+        progress = StepProgress("selfplay evaluate", total=6)
+        progress.section = "v27"                 # shown before each step's label (optional)
+        progress.start("reasoning/sudoku")       # what runs now
+        progress.done()                          # it finished
+        progress.close()
+    """
+
+    def __init__(self, title: str, total: int, stream: Any = None, log: Any = None) -> None:
+        """Draw on ``stream`` (default stderr); with ``log`` (a callable taking a line), plain lines go there."""
+        import sys
+        import time
+
+        self.title = title
+        self.total = max(1, total)
+        self.finished = 0
+        self.current = ""
+        self.section = ""
+        self.stream = stream or sys.stderr
+        self._now = time.monotonic
+        self.started = self._now()
+        self.log = log or (lambda line: print(line, file=self.stream, flush=True))
+        self.bar = None
+        if log is None and self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold cyan]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(title, total=self.total)
+
+    def start(self, label: str) -> None:
+        """Say what runs now."""
+        self.current = f"{self.section} {label}".strip()
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"{self.title}: {self.current}")
+
+    def done(self) -> None:
+        """The current step finished."""
+        self.finished += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1)
+            return
+        elapsed = self._now() - self.started
+        left = elapsed / self.finished * (self.total - self.finished)
+        self.log(
+            f"[{self.finished}/{self.total} {clock(elapsed)}, {clock(left)} left] {self.title}: {self.current} done"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 def run_summary(record: dict[str, Any] | None, run_dir: str, stop_reason: str | None, counters: Any) -> str:
     """What a finished `selfplay train` prints: why it stopped, where it got, the last gate, what to run next."""
     lines = [
         f"stopped: {stop_reason}",
         f"version {counters.version} after {counters.iteration} gate(s); learner step {counters.learner_step:,}; "
-        f"{counters.episodes:,} episodes, {counters.positions:,} positions in {_clock(counters.elapsed_seconds)}",
+        f"{counters.episodes:,} episodes, {counters.positions:,} positions in {clock(counters.elapsed_seconds)}",
     ]
     if record is not None and record["gate"]:
         verdict = "accepted" if record["gate_accepted"] else "rejected"
-        cells = ", ".join(_task_cell(label, values) for label, values in record["gate"].items())
+        cells = ", ".join(task_cell(label, values) for label, values in record["gate"].items())
         lines.append(f"last gate ({verdict}; puzzles: solve rate, games: W/D/L against the best): {cells}")
     lines += [
         f"run directory: {run_dir}",
         "next:",
         f"  selfplay train --resume {run_dir}        # go on training",
         f"  selfplay evaluate --run-dir {run_dir}    # the best model against the reference opponents",
-        f"  selfplay report --run-dir {run_dir}      # strength by version, memory by actor",
+        f"  selfplay report {run_dir} --out {run_dir}/report   # plots of strength, throughput, losses, resources",
         f"  tensorboard --logdir {run_dir}/tb",
     ]
     return "\n".join(lines)

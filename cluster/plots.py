@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cluster.report import MIB, _actor_samples, _reference_summary, read_jsonl, strength_curve  # noqa: E402
+from cluster.report import MIB, actor_of, actor_samples, read_jsonl, reference_summary, strength_curve  # noqa: E402
 
 FIGSIZE = (8, 4.5)
 DPI = 100
@@ -54,7 +54,7 @@ def _save(fig: Any, path: Path) -> Path:
 def _series_of(tasks: dict[str, Any]) -> dict[str, float]:
     """Per line label: a puzzle task's solve rate, or a game's score (wins + draws/2) / games per opponent."""
     series = {}
-    for label, result in _reference_summary(tasks).items():
+    for label, result in reference_summary(tasks).items():
         if isinstance(result, dict):
             for opponent, (wins, draws, losses) in result.items():
                 games = wins + draws + losses
@@ -251,11 +251,13 @@ def plot_losses(metrics, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def _actor_lines(ax, by_actor: dict[str, list[tuple[float, float]]], ylabel: str, legend: bool) -> None:
-    """One line per actor of ``(minutes, value)`` points, from 0 up, the legend outside on the right."""
+def _actor_lines(
+    ax, by_actor: dict[str, list[tuple[float, float]]], colors: dict[str, Any], ylabel: str, legend: bool
+) -> None:
+    """One line per actor of ``(minutes, value)`` points in its own colour, from 0 up, the legend outside."""
     for actor, points in sorted(by_actor.items()):
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker=".", label=actor)
+        ax.plot(xs, ys, marker=".", label=actor, color=colors[actor])
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -264,23 +266,25 @@ def _actor_lines(ax, by_actor: dict[str, list[tuple[float, float]]], ylabel: str
 
 
 def plot_resources(metrics, evaluations, start, path: Path) -> Path | None:
-    samples = _actor_samples(metrics, evaluations)
-    cpu = [m for m in metrics if m.get("cpu_percent") is not None]
-    if not samples and not cpu:
+    memory: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for time, actor, rss in actor_samples(metrics, evaluations):
+        memory[actor].append((_minutes(time, start), rss / MIB))
+    cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for m in metrics:
+        if m.get("cpu_percent") is not None:
+            cpu[actor_of(m)].append((_minutes(m["time"], start), m["cpu_percent"]))
+    for e in evaluations:  # the evaluator reports with its gate records
+        if e.get("cpu_percent") is not None:
+            cpu["evaluator"].append((_minutes(e["time"], start), e["cpu_percent"]))
+    if not memory and not cpu:
         return None
-    rows = 2 if cpu else 1
-    fig, axes = plt.subplots(rows, 1, figsize=FIGSIZE, sharex=True, squeeze=False)
-    ax = axes[0][0]
-    by_actor: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for time, actor, rss in samples:
-        by_actor[actor].append((_minutes(time, start), rss / MIB))
-    _actor_lines(ax, by_actor, "resident memory (MiB)", legend=bool(by_actor))
-    if cpu:
-        by_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for m in cpu:
-            actor = _actor_samples([{**m, "rss_bytes": 0}], [])[0][1]  # the same actor names as the memory panel
-            by_cpu[actor].append((_minutes(m["time"], start), m["cpu_percent"]))
-        _actor_lines(axes[1][0], by_cpu, "CPU (% of one core)", legend=len(by_cpu) > 1)
+    # An actor keeps its colour in both panels (looked up by name, not by drawing order).
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {actor: palette[i % len(palette)] for i, actor in enumerate(sorted({*memory, *cpu}))}
+    panels = [(memory, "resident memory (MiB)")] * bool(memory) + [(cpu, "CPU (% of one core)")] * bool(cpu)
+    fig, axes = plt.subplots(len(panels), 1, figsize=FIGSIZE, sharex=True, squeeze=False)
+    for (ax,), (by_actor, label) in zip(axes, panels, strict=True):
+        _actor_lines(ax, by_actor, colors, label, legend=True)
     axes[-1][0].set_xlabel("time (minutes since start)")
     fig.suptitle("Resources per actor")
     return _save(fig, path)

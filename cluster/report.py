@@ -36,7 +36,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _reference_summary(tasks: dict[str, Any]) -> dict[str, Any]:
+def reference_summary(tasks: dict[str, Any]) -> dict[str, Any]:
     """Per task label: the solve rate (puzzles) or ``[wins, draws, losses]`` per opponent (games)."""
     summary: dict[str, Any] = {}
     for label, result in tasks.items():
@@ -67,26 +67,26 @@ def strength_curve(metrics: list[dict], evaluations: list[dict], start: float) -
                 "version": record.get("version"),
                 "learner_step": latest.get("step", 0),
                 "positions": latest.get("inserted_total", 0),
-                "tasks": _reference_summary(tasks),
+                "tasks": reference_summary(tasks),
             }
         )
     return rows
 
 
-def _actor_samples(metrics: list[dict], evaluations: list[dict]) -> list[tuple[float, str, int]]:
+def actor_of(record: dict) -> str:
+    """The name of the actor that logged a metrics.jsonl record (``selfplay0``, ``learner``, ``replay``, ...)."""
+    event = record.get("event")
+    return {
+        "selfplay": f"selfplay{record.get('worker', 0)}",
+        "train": "learner",
+        "replay": f"replay{record['shard']}" if record.get("shard") else "replay",
+        "inference": f"inference{record.get('server', 0)}",
+    }.get(event, event)
+
+
+def actor_samples(metrics: list[dict], evaluations: list[dict]) -> list[tuple[float, str, int]]:
     """``(time, actor, rss_bytes)`` of every report that carries one."""
-    samples = []
-    for m in metrics:
-        if "rss_bytes" not in m:
-            continue
-        event = m.get("event")
-        actor = {
-            "selfplay": f"selfplay{m.get('worker', 0)}",
-            "train": "learner",
-            "replay": f"replay{m['shard']}" if m.get("shard") else "replay",
-            "inference": f"inference{m.get('server', 0)}",
-        }.get(event, event)
-        samples.append((m["time"], actor, int(m["rss_bytes"])))
+    samples = [(m["time"], actor_of(m), int(m["rss_bytes"])) for m in metrics if "rss_bytes" in m]
     samples += [(e["time"], "evaluator", int(e["rss_bytes"])) for e in evaluations if "rss_bytes" in e]
     return sorted(samples)
 
@@ -96,7 +96,7 @@ def memory_curve(
 ) -> list[dict[str, Any]]:
     """Per interval: each actor's last reported RSS in bytes in it (absent if it reported none), and the buffer size."""
     rows: dict[int, dict[str, Any]] = {}
-    for time, actor, rss in _actor_samples(metrics, evaluations):
+    for time, actor, rss in actor_samples(metrics, evaluations):
         index = int((time - start) / 60 / interval_minutes)
         rows.setdefault(index, {"minutes": (index + 1) * interval_minutes, "rss_bytes": {}})["rss_bytes"][actor] = rss
     shard_sizes: dict[int, dict[int, int]] = {}  # interval -> each shard's last size in it
@@ -118,7 +118,7 @@ def memory_growth(metrics: list[dict], evaluations: list[dict], start: float) ->
     """
     replay = [m for m in metrics if m.get("event") == "replay"]
     full = next((m["time"] for m in replay if m["size"] >= m["capacity"]), None)
-    samples = _actor_samples(metrics, evaluations)
+    samples = actor_samples(metrics, evaluations)
     if not samples:
         return {"full_at_minutes": None, "actors": {}}
     end = samples[-1][0]

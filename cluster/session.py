@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cluster.config import RunConfig
 from cluster.errors import ConfigError
@@ -68,11 +68,13 @@ def start_driver(
     max_iterations: int | None = None,
     handle_signals: bool = True,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[str, int], Any] | None = None,
 ) -> Driver:
     """A `Driver` on ``run_dir`` with Ray started (or attached to) and every actor started.
 
     Demonstrations (supervised training) are read before Ray starts, so a bad line is reported
-    at once; a configured pre-training phase runs inside `Driver.start_actors`.
+    at once; a configured pre-training phase runs inside `Driver.start_actors` (``progress``, a
+    `Driver.progress` factory, shows it; by default plain lines in ``log``).
     """
     from cluster.driver import Driver
     from cluster.runtime import start_ray
@@ -87,6 +89,8 @@ def start_driver(
         handle_signals=handle_signals,
         log=say,
     )
+    if progress is not None:
+        driver.progress = progress
     if config.supervised.enabled:
         driver.read_demonstrations()
     connection = start_ray(config.ray, address)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.config import ConfigError
-from cluster.monitor import _clock, _task_cell
+from cluster.monitor import clock, task_cell
 from cluster.report import read_jsonl
 
 MIB = 1 << 20
@@ -57,27 +57,37 @@ def is_running(status: dict[str, Any], now: float | None = None) -> bool:
     return fresh
 
 
-def cluster_actors(address: str) -> list[dict[str, Any]]:
-    """The cluster's self-play actors (by class), their state and restarts, from Ray's state API."""
-    import ray
+def cluster_actors(address: str, status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's actors as Ray's state API sees them: class, state, restarts, pid, node.
+
+    ``address``: the cluster's GCS address (``host:6379``, as for ``ray start --address``) or its
+    dashboard URL (``http://host:8265``, as for ``ray job submit``). Of the cluster's actors only
+    those whose process the run's ``status`` names are shown, so other runs on the cluster are left out.
+    """
     from ray.util.state import list_actors
 
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    try:
-        names = ("SelfPlayWorker", "Learner", "ReplayBuffer", "Evaluator", "InferenceServer")
-        actors = [a for a in list_actors(limit=1000, detail=True) if a.class_name in names]
-        return [
-            {
-                "class": a.class_name,
-                "state": a.state,
-                "restarts": getattr(a, "num_restarts", 0),
-                "pid": a.pid,
-                "node": (a.node_id or "")[:8],
-            }
-            for a in actors
-        ]
-    finally:
-        ray.shutdown()
+    pids = {where.get("location", {}).get("pid") for where in status["actor_locations"].values()} - {None}
+    if address.startswith(("http://", "https://")):
+        actors = list_actors(address=address, limit=10000, detail=True)
+    else:
+        import ray
+
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        try:
+            actors = list_actors(limit=10000, detail=True)
+        finally:
+            ray.shutdown()
+    return [
+        {
+            "class": a.class_name,
+            "state": a.state,
+            "restarts": getattr(a, "num_restarts", 0),
+            "pid": a.pid,
+            "node": (a.node_id or "")[:8],
+        }
+        for a in actors
+        if a.pid in pids
+    ]
 
 
 def format_status(run: Path, status: dict[str, Any], ray_actors: list[dict[str, Any]] | None = None) -> str:
@@ -88,7 +98,7 @@ def format_status(run: Path, status: dict[str, Any], ray_actors: list[dict[str, 
     lines = [
         f"run {run.resolve()}: {state}" + (f" ({status['stop_reason']})" if status["stop_reason"] else ""),
         f"  last update {now - status['updated']:.0f} s ago; driver pid {status['driver']['pid']} "
-        f"on {status['driver']['host']}; run time {_clock(record['elapsed_s'])}",
+        f"on {status['driver']['host']}; run time {clock(record['elapsed_s'])}",
         f"  version {record['version']}, {record['iteration']} gate(s), learner step {record['learner_step']:,}",
         f"  self-play {record['episodes_per_s']:.1f} episodes/s, {record['positions_per_s']:,.0f} positions/s, "
         f"{record['workers']} worker(s); learner {record['learner_steps_per_s']:.1f} steps/s"
@@ -98,7 +108,7 @@ def format_status(run: Path, status: dict[str, Any], ray_actors: list[dict[str, 
         + (f", mean sample age {record['sample_age']:,.0f}" if record["sample_age"] is not None else ""),
     ]
     if record["tasks"]:
-        lines.append("  self-play: " + ", ".join(_task_cell(k, v) for k, v in record["tasks"].items()))
+        lines.append("  self-play: " + ", ".join(task_cell(k, v) for k, v in record["tasks"].items()))
     for name, history in status["history"].items():
         versions = ", ".join(f"v{h['version']} @ step {h['learner_step']:,}" for h in history[-5:])
         lines.append(f"  versions{'' if len(status['history']) == 1 else ' of ' + name}: {versions or 'none yet'}")
@@ -119,7 +129,12 @@ def format_status(run: Path, status: dict[str, Any], ray_actors: list[dict[str, 
         lines.append(f"  restarts in all: {record['restarts']}")
     if ray_actors is not None:
         lines += ["", "  Ray's view (--address):"]
-        lines += [f"  {a['class']:<16} {a['state']:<10} restarts {a['restarts']}  pid {a['pid']}" for a in ray_actors]
+        lines += [
+            f"  {a['class']:<16} {a['state']:<10} restarts {a['restarts']}  pid {a['pid']} on node {a['node']}"
+            for a in ray_actors
+        ]
+        if not ray_actors:
+            lines.append("  none of the run's actor processes is known to that cluster")
     gates = [e for e in read_jsonl(run / "evaluations.jsonl") if e.get("kind") == "gate"][-3:]
     if gates:
         lines += ["", "  last gates:"]
@@ -127,9 +142,9 @@ def format_status(run: Path, status: dict[str, Any], ray_actors: list[dict[str, 
             cells = []
             for label, task in gate.get("tasks", {}).items():
                 if "candidate_solve_rate" in task:
-                    cells.append(_task_cell(label, {"solve_rate": task["candidate_solve_rate"]}))
+                    cells.append(task_cell(label, {"solve_rate": task["candidate_solve_rate"]}))
                 elif "wins" in task:
-                    cells.append(_task_cell(label, task))
+                    cells.append(task_cell(label, task))
             verdict = "accepted" if gate["accepted"] else "rejected"
             lines.append(
                 f"  gate {gate.get('iteration', '?')}: {verdict} (version {gate['version']}): {', '.join(cells)}"

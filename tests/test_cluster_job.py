@@ -81,6 +81,15 @@ def test_ray_job_stop_leaves_a_run_that_resumes(cluster, tmp_path):
         alive=lambda: cluster.job_status("train-stop") == "RUNNING",
     )
     time.sleep(5)  # a few more calls, and one periodic checkpoint (run.save_every_seconds=5)
+
+    # `selfplay status --address` from another process sees the live run and Ray's view of its actors,
+    # by the cluster's GCS address and by its dashboard URL alike.
+    for address in (cluster.address, cluster.dashboard_url):
+        shown = cluster.run(["selfplay", "status", str(run_dir), "--address", address], timeout=120, check=True)
+        assert f"run {run_dir}: running" in shown.stdout, shown.stdout
+        view = shown.stdout.split("Ray's view (--address):")[1].splitlines()
+        assert any(line.split()[:2] == ["Learner", "ALIVE"] for line in view), shown.stdout
+        assert any(line.split()[:2] == ["SelfPlayWorker", "ALIVE"] for line in view), shown.stdout
     stopped = time.monotonic()
     result = cluster.run(["ray", "job", "stop", "--address", cluster.dashboard_url, "train-stop"], timeout=120)
     print(f"ray job stop: exit {result.returncode} after {time.monotonic() - stopped:.1f} s")

@@ -216,7 +216,13 @@ def run_dir(tmp_path):
 
 def test_evaluate_reports_the_best_beside_version_0(run_dir, capsys):
     assert main(["evaluate", "--run-dir", str(run_dir.path), "--json"]) == 0
-    record = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    # Without a terminal the progress is one line per task measured, for each of the two versions.
+    steps = 2 * len(run_dir.load_config().tasks.mix)
+    progress = [line for line in captured.err.splitlines() if "selfplay evaluate:" in line]
+    assert len(progress) == steps and progress[-1].startswith(f"[{steps}/{steps} ")
+    assert "v3 reasoning/maze done" in captured.err and "v0 reasoning/maze done" in captured.err
     baseline = record["baseline"]
     assert record["version"] == 3 and baseline["version"] == 0
     for version in (record, baseline):

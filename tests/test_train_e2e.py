@@ -142,6 +142,16 @@ def test_report_shows_the_curves_of_the_run(first_run, tmp_path):
     text = selfplay(["report", "--run-dir", str(run_dir)], tmp_path)
     assert text.returncode == 0 and "strength" in text.stdout and "memory" in text.stdout
 
+    # --out: a PNG per plot, drawn from this run's logs, and report.md that shows each of them.
+    out = tmp_path / "report"
+    plotted = selfplay(["report", str(run_dir), "--out", str(out)], tmp_path)
+    assert plotted.returncode == 0, plotted.stderr[-3000:]
+    names = {"strength.png", "difficulty.png", "throughput.png", "buffer.png", "losses.png", "resources.png"}
+    assert {p.name for p in out.glob("*.png")} == names
+    for name in names:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / name).stat().st_size > 15_000, name
+        assert f"![{name}]({name})" in (out / "report.md").read_text()
+
 
 def test_resume_continues_counters_buffer_and_weights(first_run, tmp_path):
     from safetensors.numpy import load_file

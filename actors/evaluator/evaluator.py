@@ -236,12 +236,13 @@ class Evaluator(ReportsLocation):
         record["actor"] = actor_location()
         return record
 
-    def reference(self, version: int, weights: list | dict) -> dict:
+    def reference(self, version: int, weights: list | dict, progress: Any = None) -> dict:
         """The model's absolute strength, the reference record (see the module docstring): per task label
         solve rates and halting figures for puzzles, W/D/L per reference opponent for games, their Elo,
-        and the pooled ``hrm`` / ``trm`` figures."""
+        and the pooled ``hrm`` / ``trm`` figures. ``progress`` (in-process callers only): told of each
+        task as it starts and finishes (``start(label)``, ``done()``, as `cluster.monitor.StepProgress`)."""
         start = time.perf_counter()
-        record = {"version": int(version), **self.measure(self._load(weights, 0))}
+        record = {"version": int(version), **self.measure(self._load(weights, 0), progress=progress)}
         record["seconds"] = round(time.perf_counter() - start, 3)
         return record
 
@@ -269,17 +270,20 @@ class Evaluator(ReportsLocation):
             record["reference"] = self.measure(candidate, candidate_solved)
         return record
 
-    def measure(self, network: Network, solved: dict[int, np.ndarray] | None = None) -> dict:
+    def measure(self, network: Network, solved: dict[int, np.ndarray] | None = None, progress: Any = None) -> dict:
         """``{"tasks": {label: ...}, "elo": {...}, "hrm": {...}, "trm": {...}}``, the reference record of ``network``.
 
         ``solved`` may hold the search results of puzzle tasks (by task id) already
-        computed on the same held-out sets, which are then not searched again.
+        computed on the same held-out sets, which are then not searched again. ``progress``:
+        as in `reference`.
         """
         tasks, elo, answers = {}, {}, []
         hp = network_hyperparams(network)
         cap, note = halting_cap(hp)
         for task_id, task in enumerate(self.tasks):
             label = self.labels[task_id]
+            if progress is not None:
+                progress.start(label)
             if task.spec.num_players == 2:
                 tasks[label] = self._reference_games(task_id, network)
                 elo[label] = {name: reference_elo(result) for name, result in tasks[label].items()}
@@ -287,6 +291,8 @@ class Evaluator(ReportsLocation):
                 known = None if solved is None else solved.get(task_id)
                 tasks[label], greedy = self._reference_puzzles(task_id, network, known, cap, note)
                 answers.append(greedy)
+            if progress is not None:
+                progress.done()
         arch = None if hp is None else hp.arch
         return {"tasks": tasks, "elo": elo, **pooled_raw_network(answers, arch, cap, note)}
 
