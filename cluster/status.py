@@ -64,19 +64,15 @@ def cluster_actors(address: str, status: dict[str, Any]) -> list[dict[str, Any]]
     dashboard URL (``http://host:8265``, as for ``ray job submit``). Of the cluster's actors only
     those whose process the run's ``status`` names are shown, so other runs on the cluster are left out.
     """
+    from ray.exceptions import RpcError
     from ray.util.state import list_actors
+    from ray.util.state.exception import RayStateApiException
 
     pids = {where.get("location", {}).get("pid") for where in status["actor_locations"].values()} - {None}
-    if address.startswith(("http://", "https://")):
-        actors = list_actors(address=address, limit=10000, detail=True)
-    else:
-        import ray
-
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        try:
-            actors = list_actors(limit=10000, detail=True)
-        finally:
-            ray.shutdown()
+    try:
+        actors = list_actors(address=address, limit=10000, detail=True)  # either form of address; no ray.init
+    except (RpcError, RayStateApiException) as error:
+        raise ConnectionError(str(error).strip().splitlines()[0]) from None
     return [
         {
             "class": a.class_name,
