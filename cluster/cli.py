@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cluster.arguments import non_negative_int, positive_int
 from cluster.errors import ConfigError, UsageError
 
 EXIT_USAGE = 2
@@ -36,12 +37,6 @@ def _difficulty(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -52,14 +47,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return int(text)
-
-
 def _positive_int_list(text: str) -> tuple[int, ...]:
-    return tuple(_positive_int(part.strip()) for part in text.split(",") if part.strip())
+    return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _difficulty_list(text: str) -> tuple[float, ...]:
@@ -587,17 +576,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--family", help="math, code, reasoning or search")
     sample.add_argument("--kind", help="a kind within the family (default: the family's first)")
     sample.add_argument("--difficulty", type=_difficulty, default=0.5, help="in [0, 1] (default 0.5)")
-    sample.add_argument("-n", type=_positive_int, default=1, help="how many instances (default 1)")
-    sample.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the first instance (default 0)")
+    sample.add_argument("-n", type=positive_int, default=1, help="how many instances (default 1)")
+    sample.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first instance (default 0)")
     sample.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a shape parameter")
     sample.set_defaults(handler=cmd_tasks_sample)
 
     check = tasks.add_parser("check", help="generate, solve and verify every kind across the difficulty range")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.add_argument("-n", type=_positive_int, default=8, help="instances per kind and difficulty (default 8)")
+    check.add_argument("-n", type=positive_int, default=8, help="instances per kind and difficulty (default 8)")
     check.add_argument("--difficulties", type=_difficulty_list, default=(0.0, 0.25, 0.5, 0.75, 1.0))
     check.add_argument("--kind", action="append", help="check only this kind (repeatable)")
-    check.add_argument("--seed", type=_non_negative_int, default=0)
+    check.add_argument("--seed", type=non_negative_int, default=0)
     check.add_argument("--local", action="store_true", help="run in this process instead of on Ray")
     check.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
     check.set_defaults(handler=cmd_tasks_check)
@@ -610,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     train.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
     train.add_argument("--max-minutes", type=_positive_float, help="stop cleanly after this long")
-    train.add_argument("--max-iterations", type=_positive_int, help="stop cleanly after this many gate evaluations")
+    train.add_argument("--max-iterations", type=positive_int, help="stop cleanly after this many gate evaluations")
     train.add_argument("--json", action="store_true", help="end with the run's counters as JSON, not a summary")
     train.set_defaults(handler=cmd_train)
 
@@ -618,11 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="measure a run's best model, beside its starting one, on held-out tasks and references"
     )
     evaluate.add_argument("--run-dir", required=True, help="the run directory")
-    evaluate.add_argument("--version", type=_non_negative_int, help="a weights version (default: the best)")
+    evaluate.add_argument("--version", type=non_negative_int, help="a weights version (default: the best)")
     evaluate.add_argument("--model", help="in a run of several models, only this one (e.g. hrm; default: every one)")
     baseline = evaluate.add_mutually_exclusive_group()
     baseline.add_argument(
-        "--baseline", type=_non_negative_int, metavar="VERSION", help="also measure this version (default 0)"
+        "--baseline", type=non_negative_int, metavar="VERSION", help="also measure this version (default 0)"
     )
     baseline.add_argument("--no-baseline", action="store_true", help="measure the evaluated version only")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
@@ -633,8 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--config", help="a YAML config (default: built-in defaults)")
     demos = pretrain.add_mutually_exclusive_group(required=True)
     demos.add_argument("--demos", metavar="FILE", help="a JSONL file of demonstrations (format: README)")
-    demos.add_argument("--generate", type=_positive_int, metavar="N", help="N demonstrations by the exact solvers")
-    pretrain.add_argument("--steps", type=_positive_int, default=500, help="learner steps on them (default 500)")
+    demos.add_argument("--generate", type=positive_int, metavar="N", help="N demonstrations by the exact solvers")
+    pretrain.add_argument("--steps", type=positive_int, default=500, help="learner steps on them (default 500)")
     pretrain.add_argument("--run-dir", help="where the run writes (default: runs/pretrain-<config>-<time>)")
     pretrain.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     pretrain.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or an embedded Ray)")
@@ -645,9 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("integrated-training", cmd_integrated_training, "supervised pre-training, then self-play iterations"),
     ):
         original = commands.add_parser(name, help=text)
-        original.add_argument("--iterations", type=_positive_int, required=True, help="iterations (gates) to run")
+        original.add_argument("--iterations", type=positive_int, required=True, help="iterations (gates) to run")
         if name == "self-play":
-            original.add_argument("--games", type=_positive_int, default=64, help="episodes per iteration")
+            original.add_argument("--games", type=positive_int, default=64, help="episodes per iteration")
             original.add_argument("--config", help="a YAML config under --games (default: configs/local.yaml)")
         else:
             original.add_argument("--config", required=True, help="a YAML config (ours or a self_play: section)")
@@ -681,26 +670,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     bench_search.add_argument("--kind", help="the task kind to search (default: the first of the config's mix)")
     bench_search.add_argument("--batch-sizes", type=_positive_int_list, default=(1, 16, 64, 256))
-    bench_search.add_argument("--simulations", type=_positive_int, help="per move (default: the config's)")
+    bench_search.add_argument("--simulations", type=positive_int, help="per move (default: the config's)")
     bench_search.add_argument("--algorithm", choices=("puct", "gumbel"), help="default: the config's")
-    bench_search.add_argument("--moves", type=_positive_int, default=4, help="timed moves per batch size")
-    bench_search.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    bench_search.add_argument("--moves", type=positive_int, default=4, help="timed moves per batch size")
+    bench_search.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     bench_search.add_argument("--json", action="store_true")
     bench_search.set_defaults(handler=cmd_bench_search)
     bench_replay = bench_commands.add_parser("replay", help="replay buffer memory over many fillings of its capacity")
     bench_replay.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config whose replay and tasks")
     bench_replay.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
-    bench_replay.add_argument("--turnovers", type=_positive_int, default=10, help="fillings of the capacity")
+    bench_replay.add_argument("--turnovers", type=positive_int, default=10, help="fillings of the capacity")
     bench_replay.add_argument("--json", action="store_true")
     bench_replay.set_defaults(handler=cmd_bench_replay)
     bench_scale = bench_commands.add_parser("scale", help="how many self-play workers one buffer and one driver feed")
     bench_scale.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config measured")
     bench_scale.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
     bench_scale.add_argument("--seconds", type=_positive_float, default=10.0, help="per measurement (default 10)")
-    bench_scale.add_argument("--producers", type=_positive_int, default=2, help="pushing (and sampling) actors")
+    bench_scale.add_argument("--producers", type=positive_int, default=2, help="pushing (and sampling) actors")
     bench_scale.add_argument(
         "--echo-workers",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="actors answering the driver loop with recorded worker statistics",
     )
@@ -715,11 +704,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", default=str(DEFAULT_CONFIG), help="the run config whose self-play workers are measured"
     )
     bench_inference.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
-    bench_inference.add_argument("--workers", type=_positive_int, default=2, help="self-play workers (default 2)")
+    bench_inference.add_argument("--workers", type=positive_int, default=2, help="self-play workers (default 2)")
     bench_inference.add_argument("--seconds", type=_positive_float, default=10.0, help="timed self-play per setting")
     bench_inference.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or embedded)")
     bench_inference.add_argument("--json", action="store_true")
     bench_inference.set_defaults(handler=cmd_bench_inference)
+
+    from cluster.play import add_play_commands
+    from cluster.solve import add_solve_command
+
+    add_solve_command(commands)
+    add_play_commands(commands)
 
     models = commands.add_parser("models", help="the networks").add_subparsers(
         dest="models_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser

@@ -1,9 +1,10 @@
 """Play with search: puzzles solved to the end, and two-player games between two players.
 
 - Puzzles: every held-out instance of a task is searched to the end in one batch
-  (`solve_with_search`); solved means the final state's outcome is 1.0. The bare
-  policy (greedy, no search) is measured too, with the segments its forward passes
-  used and whether its halting head stopped them (`answer_greedily`).
+  (`search_puzzles`, and `solve_with_search` for whether each was solved); solved means
+  the final state's outcome is 1.0. The bare policy (greedy, no search) is measured too,
+  with the segments its forward passes used and whether its halting head stopped them
+  (`answer_greedily`). Both keep the moves played, so `selfplay solve` writes them out.
 - Games: `play_match` plays each opening twice with colours swapped (one side
   moves first in one game, the other in the other), so neither side profits from a
   lopsided opening. Two `BatchedSearch` objects, one per network, hold the same
@@ -31,33 +32,58 @@ def _check_finished(task: Task, states: np.ndarray, what: str) -> None:
         raise RuntimeError(f"{task.name}: {what} outlasted max_steps = {task.spec.max_steps}")
 
 
+@dataclass(frozen=True)
+class SearchedPuzzles:
+    """n puzzles searched to the end: ``solved bool [n]`` (final outcome 1.0), ``moves int64 [n, max_steps]``
+    (the actions played, -1 after an episode ended) and ``simulations int64 [n]`` (all of each one's moves)."""
+
+    solved: np.ndarray
+    moves: np.ndarray
+    simulations: np.ndarray
+
+
+def search_puzzles(
+    task: Task, task_id: int, states: np.ndarray, seeds: np.ndarray, network: Network, config: SearchConfig
+) -> SearchedPuzzles:
+    """Search every puzzle of ``states [n, S]`` to the end in one batch, a move per search."""
+    search = BatchedSearch(task, network, config, batch_size=len(states), task_id=task_id)
+    search.reset(states, seeds)
+    moves = np.full((len(states), task.spec.max_steps), -1, dtype=np.int64)
+    simulations = np.zeros(len(states), dtype=np.int64)
+    for step in range(task.spec.max_steps):
+        live = ~search.done
+        if not live.any():
+            break
+        result = search.run()
+        moves[live, step] = result.actions[live]
+        simulations += result.simulations
+        search.advance(result.actions)
+    final = search.root_states
+    _check_finished(task, final, "an episode")
+    return SearchedPuzzles(task.outcome(final) >= 1.0, moves, simulations)
+
+
 def solve_with_search(
     task: Task, task_id: int, states: np.ndarray, seeds: np.ndarray, network: Network, config: SearchConfig
 ) -> np.ndarray:
     """Search every puzzle of ``states [n, S]`` to the end in one batch; ``bool [n]`` solved (outcome 1.0)."""
-    search = BatchedSearch(task, network, config, batch_size=len(states), task_id=task_id)
-    search.reset(states, seeds)
-    for _ in range(task.spec.max_steps):
-        if search.done.all():
-            break
-        search.advance(search.run().actions)
-    final = search.root_states
-    _check_finished(task, final, "an episode")
-    return task.outcome(final) >= 1.0
+    return search_puzzles(task, task_id, states, seeds, network, config).solved
 
 
 @dataclass(frozen=True)
 class GreedyAnswers:
     """The raw network's answers to n puzzles, each played to the end with its most likely legal action.
 
-    ``solved bool [n]``: the answer verifies (final outcome 1.0); ``passes int64 [n]``: forward
-    passes (one per move). From a network that reports its halting (``call_with_segments``,
-    as `TorchNetwork` does), else None: ``segments int64 [n]``, the segments of all of an
+    ``solved bool [n]``: the answer verifies (final outcome 1.0); ``moves int64 [n, max_steps]``:
+    the actions played (-1 after an episode ended); ``passes int64 [n]``: forward passes (one
+    per move). From a network that reports its halting (``call_with_segments``, as
+    `TorchNetwork` does), else None: ``segments int64 [n]``, the segments of all of an
     instance's passes summed, and ``all_halted bool [n]``, whether the halting head said
     halt in every one of them (within the segment cap, rather than being cut off by it).
     """
 
     solved: np.ndarray
+    moves: np.ndarray
     passes: np.ndarray
     segments: np.ndarray | None
     all_halted: np.ndarray | None
@@ -78,7 +104,8 @@ def answer_greedily(task: Task, task_id: int, states: np.ndarray, network: Netwo
     passes = np.zeros(len(states), dtype=np.int64)
     segments = np.zeros(len(states), dtype=np.int64)
     all_halted = np.ones(len(states), dtype=bool)
-    for _ in range(task.spec.max_steps):
+    moves = np.full((len(states), task.spec.max_steps), -1, dtype=np.int64)
+    for step in range(task.spec.max_steps):
         rows = np.flatnonzero(~task.is_terminal(states))
         if len(rows) == 0:
             break
@@ -93,10 +120,11 @@ def answer_greedily(task: Task, task_id: int, states: np.ndarray, network: Netwo
         legal = task.legal_mask(states[rows])
         actions = np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
         states[rows] = task.step(states[rows], actions)
+        moves[rows, step] = actions
     _check_finished(task, states, "an episode")
     reported = with_segments is not None
     return GreedyAnswers(
-        task.outcome(states) >= 1.0, passes, segments if reported else None, all_halted if reported else None
+        task.outcome(states) >= 1.0, moves, passes, segments if reported else None, all_halted if reported else None
     )
 
 
