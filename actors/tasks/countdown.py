@@ -2,20 +2,37 @@
 
 Rules. An instance is ``n`` positive integers and a positive integer target. A
 move picks two of the remaining numbers and an operator and replaces the two by
-the result, so ``n`` numbers allow at most ``n - 1`` moves. The episode ends in
-success as soon as any remaining number equals the target (numbers need not all
-be used), and in failure when one number is left or no move is legal.
+the result, so ``n`` numbers allow at most ``n - 1`` moves. When an episode ends
+in success is the task's ``rule``, fixed per task (so per mix entry: a network
+tells the rules apart by the task id, and no state entry or token holds it):
+
+- ``any_number`` (the default): success as soon as any remaining number equals
+  the target (numbers need not all be used; an instance whose target is one of
+  its numbers is solved before any move); failure when one number is left or no
+  move is legal.
+- ``all_numbers`` (the Countdown and Game of 24 of the reasoning-model
+  literature: every number used exactly once): success only when exactly one
+  number is left and it equals the target; one number left that is not the
+  target is a failure, and so is a position with no legal move. An instance whose
+  target is one of its numbers is valid and needs all of them like any other.
 
 Arithmetic is exact: every value is a reduced fraction ``num / den`` of int64s,
 never a float, so ``1 ÷ 3 × 3`` is exactly 1 and ``5 × (5 − 1 ÷ 5)`` is exactly 24.
-Values stay strictly positive: ``a − b`` is legal only when ``a > b``. That loses
+Values stay strictly positive: ``a − b`` is legal only when ``a > b``, so division
+by zero cannot arise (the mask would exclude it). Under ``any_number`` that loses
 no target: an expression reaching a positive target can be rewritten on absolute
 values, and a zero intermediate only discards numbers, which is never needed.
-So division by zero cannot arise (the mask would exclude it). A result whose
+Under ``all_numbers`` the same holds for negative intermediates, but a zero that
+absorbs numbers (``13 + 8 × (10 − 10)`` for 8 10 10 13 -> 13) has no positive
+rewrite in a few instances: such an instance is unsolvable here while the
+literature's checkers (which evaluate any expression) accept it. That is about
+0.2% of random 3- and 4-number instances from 1..13 with targets 1..100, and none
+of the Game of 24 (all 1,362 of the 1,820 multisets of four numbers from 1..13
+that the literature counts as solvable are solvable here). A result whose
 reduced numerator or denominator exceeds ``MAX_VALUE`` (9999) is illegal: that
 keeps every product and sum the arithmetic forms below 2 * 10^8 (far from int64
 overflow) and every value in two base-100 tokens. Generator and solver obey the same
-bound, so generated instances are solvable under it.
+bound and rules, so generated instances are solvable under them.
 
 Slots. Remaining numbers always fill slots ``0 .. count - 1`` in order: a move's
 result takes the lower of its two slots, and the higher slot is removed with the
@@ -37,23 +54,64 @@ the ordered slot pairs ``(i, j)``, ``i != j``, lexicographically (`Countdown.pai
 Tokens ``[2 + 4K]`` (26 at K = 6), vocabulary 102: values are written as two
 base-100 digits (token ``2 + d`` for digit ``d``), 1 marks an empty slot, 0 is
 padding. Layout: the target (high, low digit), then for each slot the
-numerator (high, low) and denominator (high, low).
+numerator (high, low) and denominator (high, low). Sizes depend on ``K`` only,
+not on the rule, pool or target parameters.
+
+Parameters (`Countdown`; a mix entry's ``params``):
+    ``max_numbers``  K, the most numbers an instance has (2..8; default 6).
+    ``rule``         ``any_number`` (default) or ``all_numbers``, as above.
+    ``pool``         where the numbers come from: ``tv`` (default; the TV show's 1..10
+                     twice and 25, 50, 75, 100, drawn without replacement) or ``range``
+                     (uniform with replacement from ``[min_number, max_number]``).
+    ``min_number``, ``max_number``  the range of pool ``range`` (default 1 and 13,
+                     the Game of 24's cards); ``1 <= min_number <= max_number <= 9999``.
+                     Pool ``tv`` refuses values other than the defaults.
+    ``target``       a fixed target in ``[1, 9999]`` (24 for the Game of 24), or null
+                     (default): a target drawn per instance from a difficulty range.
+Bad values and combinations raise ValueError naming the parameter. A fixed target
+is refused at construction when none of DRAWS draws of 3 numbers (difficulty 0) or
+of K numbers (difficulty 1) reaches it under the rule: the constructor generates an
+instance at both (below), so a hopeless target fails when the config is loaded,
+not during a run.
 
 Difficulty ``d``: ``n = 3 + floor(d (K - 3) + u)`` numbers for a per-seed uniform
 ``u`` in [0, 1) (exactly 3 at d = 0 and K at d = 1, ``3 + d (K - 3)`` on average in
-between; ``n = 2`` when K = 2), drawn without replacement from the Countdown pool (1..10 twice; 25, 50, 75, 100), and a
-target in ``[1 + round(99 d), 100 + round(899 d)]`` (1..100 at d = 0, 100..999 at
-d = 1). Targets come from random rollouts that combine all ``n`` numbers; among
-those, the generator keeps the one whose shortest solution uses the most numbers
-(if no rollout lands in the range, any rollout value is used, and failing that
-the sum of all the numbers).
-`effort` is the exact solver's work (the rational values it forms and tests),
-which grows with both the count of numbers and the length of the shortest solution.
+between; ``n = 2`` when K = 2), drawn from the pool. Then the target:
 
-`solve` returns a shortest solution (fewest moves), found by an exact search over
-subsets of the numbers (see `_Solver`); `make_state` builds a state from explicit
-numbers and target. The batched methods are numpy over the whole batch, with no
-per-row Python loop.
+- ``target`` null: a target in ``[1 + round(99 d), 100 + round(899 d)]`` (1..100 at
+  d = 0, 100..999 at d = 1). Targets come from random rollouts that combine all
+  ``n`` numbers (if no rollout lands in the range, the exact solver lists the
+  range's reachable values; failing that any rollout value is used, and failing
+  that the sum of the numbers, or when that exceeds 9999 the value that repeatedly
+  replacing the two largest numbers by their difference, or 1 when equal, reaches).
+  Under ``any_number`` the candidates exclude the numbers themselves, and the
+  generator keeps the one whose shortest solution uses the most numbers. Under
+  ``all_numbers`` the numbers are candidates too, ordered by how many of the
+  random rollouts reach them (most first, an estimate of the share of expressions
+  over all the numbers that reach the target), and the generator keeps the one at
+  position ``round(d (c - 1))`` of the ``c`` candidates: common targets at d = 0,
+  the rarest at d = 1. (Under ``any_number`` with pool ``range`` a draw with no
+  valid target, which needs numbers near 9999, is redrawn, up to DRAWS times.)
+- a fixed ``target``: numbers are drawn until CANDIDATES instances are solvable
+  under the rule (under ``any_number``, draws holding the target are skipped), at
+  most DRAWS draws (ValueError if none was solvable). Each candidate's share of
+  PLAYOUTS uniformly random episodes (random legal moves until the episode ends)
+  that succeed is measured; ordered from the highest share to the lowest, the
+  generator keeps the one at position ``round(d (c - 1))``: at d = 1 the candidate
+  with the fewest ways to the target. Game of 24 instances differ in hardness by
+  how few expressions reach 24 (from about 1 in 9 random episodes for the easiest
+  to under 1 in 1,000 for the hardest).
+
+`effort` is the exact solver's work (the rational values it forms and tests),
+which grows with the count of numbers and, under ``any_number``, the length of
+the shortest solution (under ``all_numbers`` the search starts from the target,
+so the work also grows with the splits of the numbers it tries before one works).
+
+`solve` returns a shortest solution (fewest moves; under ``all_numbers`` always
+``n - 1``), deterministic, found by an exact search over subsets of the numbers
+(see `_Solver`), and raises ValueError when the target cannot be reached under the
+rule; `make_state` builds a state from explicit numbers and target. The batched
+methods are numpy over the whole batch, with no per-row Python loop.
 """
 
 from __future__ import annotations
@@ -78,6 +136,13 @@ MIN_NUMBERS, MAX_NUMBERS = 2, 8
 ROLLOUTS = 64  # random expressions per generation round
 ROUNDS = 4  # rounds before the target range is widened
 FULL_SUBSET = 4  # the solver lists every value of subsets up to this size, and searches goal-first above
+ANY_NUMBER, ALL_NUMBERS = "any_number", "all_numbers"
+RULES = (ANY_NUMBER, ALL_NUMBERS)
+POOLS = ("tv", "range")
+DEFAULT_RANGE = (1, 13)  # pool range's default [min_number, max_number]: the Game of 24's cards
+DRAWS = 200  # the most draws of numbers for one instance (a fixed target, or pool range's rare dead draw)
+CANDIDATES = 4  # a fixed target: solvable draws compared by their random-play success
+PLAYOUTS = 256  # a fixed target: random episodes per candidate that measure its success share
 
 
 def _reduce(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,30 +203,46 @@ class _Solver:
     and B. Small subsets (up to FULL_SUBSET numbers) have their value sets listed
     in full, with numpy; larger ones are searched goal-first: for every value a
     of the smaller side, the six b's with ``a op b = target`` or ``b op a =
-    target`` are computed and looked up in the larger side, recursively. Trying
-    subsets in order of size gives a solution using the fewest numbers, which is
-    the fewest moves. ``work`` counts the candidate values formed (the effort).
+    target`` are computed and looked up in the larger side, recursively. Value
+    sets are memoised by the multiset of values, not by indices, so equal numbers
+    share them, and splits that are equal as multisets are tried once.
+
+    `shortest` (any_number) tries subsets in order of size, which gives a solution
+    using the fewest numbers, the fewest moves; `using_all` (all_numbers) asks only
+    whether the whole set reaches the target, goal-first from the target even for
+    four numbers or fewer (cheaper than listing every value of the whole set).
+    Both prove a target unreachable by exhausting the splits. ``work`` counts the
+    candidate values formed (the effort).
     """
 
-    def __init__(self, nums: Sequence[int], dens: Sequence[int]) -> None:
+    def __init__(
+        self, nums: Sequence[int], dens: Sequence[int], cache: dict[tuple[int, ...], np.ndarray] | None = None
+    ) -> None:
         self.nums, self.dens = np.asarray(nums, dtype=np.int64), np.asarray(dens, dtype=np.int64)
         self.count = len(self.nums)
+        self.keys = [int(n) * KEY_BASE + int(d) for n, d in zip(self.nums, self.dens, strict=True)]
         self.work = 0
-        self._values: dict[int, np.ndarray] = {}
+        # Value sets by the multiset of values (sorted keys), not by indices: equal numbers share them,
+        # and a cache passed in is shared by solvers of different instances (the work then counts misses only).
+        self._values: dict[tuple[int, ...], np.ndarray] = {} if cache is None else cache
 
     # ----- value sets -------------------------------------------------------
 
+    def multiset(self, subset: int) -> tuple[int, ...]:
+        """The sorted keys of the numbers in ``subset``: what its value set depends on."""
+        return tuple(sorted(self.keys[i] for i in _bits(subset)))
+
     def values(self, subset: int) -> np.ndarray:
         """Sorted unique keys of every value reachable from ``subset`` (a bit mask of number indices)."""
-        if subset not in self._values:
-            members = _bits(subset)
-            if len(members) == 1:
-                keys = self.nums[members] * KEY_BASE + self.dens[members]
+        multiset = self.multiset(subset)
+        if multiset not in self._values:
+            if len(multiset) == 1:
+                keys = np.array(multiset, dtype=np.int64)
             else:
                 parts = [self._combine(self.values(a), self.values(b)) for a, b in _splits(subset)]
                 keys = np.unique(np.concatenate(parts))
-            self._values[subset] = keys
-        return self._values[subset]
+            self._values[multiset] = keys
+        return self._values[multiset]
 
     def _combine(self, a_keys: np.ndarray, b_keys: np.ndarray) -> np.ndarray:
         """Keys of every legal ``a op b`` and ``b op a`` for a, b in the two key sets (not deduplicated)."""
@@ -178,15 +259,24 @@ class _Solver:
 
     # ----- goal-first search ------------------------------------------------
 
-    def reaches(self, subset: int, keys: np.ndarray) -> np.ndarray:
-        """``keys [T]`` -> ``bool [T]``: which of these values some expression over ``subset`` equals."""
+    def reaches(self, subset: int, keys: np.ndarray, goal_first: bool = False) -> np.ndarray:
+        """``keys [T]`` -> ``bool [T]``: which of these values some expression over ``subset`` equals.
+
+        ``goal_first`` searches from the keys even for a small subset (two or more numbers): cheaper
+        than listing its every value when the keys are few and the subset is not met again.
+        """
         if len(keys) == 0:
             return np.zeros(0, dtype=bool)
-        if _popcount(subset) <= FULL_SUBSET:
+        if _popcount(subset) == 1 or (_popcount(subset) <= FULL_SUBSET and not goal_first):
             return _member(self.values(subset), keys)
         unique, inverse = np.unique(keys, return_inverse=True)
         found = np.zeros(len(unique), dtype=bool)
+        tried: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
         for small, large in _splits(subset, smaller_first=True):
+            split = (self.multiset(small), self.multiset(large))
+            if split in tried:  # equal numbers give the same split more than once
+                continue
+            tried.add(split)
             pending = np.flatnonzero(~found)
             if len(pending) == 0:
                 break
@@ -226,6 +316,15 @@ class _Solver:
                 if self.reaches(subset, key)[0]:
                     return self._expression(subset, key)
         return None
+
+    def using_all(self, target: int) -> tuple | int | None:
+        """An expression tree over every number that reaches ``target``, or None (as `shortest`)."""
+        key, everything = np.array([target * KEY_BASE + 1]), (1 << self.count) - 1
+        return self._expression(everything, key) if self.reaches(everything, key, goal_first=True)[0] else None
+
+    def solution(self, target: int, rule: str) -> tuple | int | None:
+        """The expression tree `solve` plays under ``rule``: `shortest` or `using_all`."""
+        return self.using_all(target) if rule == ALL_NUMBERS else self.shortest(target)
 
     def _expression(self, subset: int, key: np.ndarray) -> tuple | int:
         """An expression tree over ``subset`` whose value has ``key [1]`` (known to be reachable)."""
@@ -277,15 +376,67 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of: {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def _number_range(pool: str, low: object, high: object) -> tuple[int, int]:
+    """``min_number, max_number`` checked: integers with ``1 <= low <= high <= MAX_VALUE``, defaults for pool tv."""
+    for name, value in (("min_number", low), ("max_number", high)):
+        if not _is_int(value):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if pool == "tv" and (low, high) != DEFAULT_RANGE:
+        raise ValueError(
+            f"min_number and max_number apply to pool range only (pool tv draws 1..10 twice, 25, 50, 75, 100), "
+            f"got {low} and {high}"
+        )
+    if not 1 <= low <= high <= MAX_VALUE:
+        raise ValueError(
+            f"min_number and max_number must satisfy 1 <= min_number <= max_number <= {MAX_VALUE}, got {low} and {high}"
+        )
+    return int(low), int(high)
+
+
+def _fixed_target(target: object) -> int | None:
+    if target is None:
+        return None
+    if not _is_int(target) or not 1 <= target <= MAX_VALUE:
+        raise ValueError(f"target must be null or an integer in [1, {MAX_VALUE}], got {target!r}")
+    return int(target)
+
+
+def _at_difficulty(order: np.ndarray, difficulty: float) -> int:
+    """The entry of ``order`` (candidates from easiest to hardest) at position ``round(d (c - 1))``."""
+    return int(order[int(difficulty * (len(order) - 1) + 0.5)])
+
+
 class Countdown(Task):
     family = "math"
     kind = "countdown"
 
-    def __init__(self, max_numbers: int = 6) -> None:
-        if isinstance(max_numbers, bool) or not isinstance(max_numbers, int | np.integer):
+    def __init__(
+        self,
+        max_numbers: int = 6,
+        rule: str = ANY_NUMBER,
+        pool: str = "tv",
+        min_number: int = DEFAULT_RANGE[0],
+        max_number: int = DEFAULT_RANGE[1],
+        target: int | None = None,
+    ) -> None:
+        if not _is_int(max_numbers):
             raise ValueError(f"max_numbers must be an integer, got {max_numbers!r}")
         if not MIN_NUMBERS <= max_numbers <= MAX_NUMBERS:
             raise ValueError(f"max_numbers must be in [{MIN_NUMBERS}, {MAX_NUMBERS}], got {max_numbers}")
+        self.rule = _choice("rule", rule, RULES)
+        self.pool = _choice("pool", pool, POOLS)
+        self.min_number, self.max_number = _number_range(self.pool, min_number, max_number)
+        self.target = _fixed_target(target)
         k = self.max_numbers = int(max_numbers)
         self.pairs, self.pair_index = _pair_tables(k)
         self.num_slice, self.den_slice = slice(0, k), slice(k, 2 * k)
@@ -302,6 +453,9 @@ class Countdown(Task):
             max_steps=k - 1,
             actions_per_token=0,
         )
+        if self.target is not None:  # refuse a target no draw reaches now, not in the middle of a run
+            for difficulty in (0.0, 1.0):
+                self.generate(0, difficulty)
 
     # ----- instances -------------------------------------------------------
 
@@ -347,26 +501,103 @@ class Countdown(Task):
         d = check_difficulty(difficulty)
         rng = np.random.default_rng([seed, 0xC0DE])
         count = self.count_for(d, rng.random())  # drawn first: one seed's jitter is the same at every difficulty
-        numbers = rng.choice(POOL, size=count, replace=False)
+        if self.target is not None:
+            return self._generate_for_target(count, d, rng)
+        for _ in range(DRAWS):  # the tv pool always has a target at the first draw
+            numbers = self._draw(count, rng)
+            target = self._target_for(numbers, d, rng)
+            if target is not None:
+                return self.make_state(numbers, target)
+        raise ValueError(f"{self.name}: no valid target for any of {DRAWS} draws of {count} {self._pool_text()}")
+
+    def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` numbers from the pool: the tv pool without replacement, a range uniformly with replacement."""
+        if self.pool == "tv":
+            return rng.choice(POOL, size=count, replace=False)
+        return rng.integers(self.min_number, self.max_number + 1, size=count)
+
+    def _pool_text(self) -> str:
+        if self.pool == "tv":
+            return "numbers from the tv pool (1..10 twice, 25, 50, 75, 100)"
+        return f"numbers from [{self.min_number}, {self.max_number}]"
+
+    def _target_for(self, numbers: np.ndarray, d: float, rng: np.random.Generator) -> int | None:
+        """A target for ``numbers`` from the difficulty's range (module doc), or None if there is none."""
         low, high = self.target_range(d)
         finals = np.concatenate([self._rollout_values(numbers, rng) for _ in range(ROUNDS)])
-        candidates = finals[~np.isin(finals, numbers)]
+        candidates = finals[~np.isin(finals, numbers)] if self.rule == ANY_NUMBER else finals
         in_range = candidates[(candidates >= low) & (candidates <= high)]
         if not len(in_range):  # the random expressions missed the range: look for its reachable values exactly
             in_range = self._reachable_between(numbers, low, high)
         if len(in_range):
             candidates = in_range
         if len(candidates) == 0:
-            # The sum of all the numbers is reachable and exceeds each of them.
-            return self.make_state(numbers, int(numbers.sum()))
+            return self._fallback_target(numbers)
         _, first = np.unique(candidates, return_index=True)
         candidates = candidates[np.sort(first)]  # distinct, in rollout order
+        if self.rule == ALL_NUMBERS:
+            hits = (finals[None, :] == candidates[:, None]).sum(axis=1)
+            return int(candidates[_at_difficulty(np.argsort(-hits, kind="stable"), d)])
         lengths = self._shortest_lengths(numbers, candidates)
-        return self.make_state(numbers, int(candidates[np.argmax(lengths)]))
+        return int(candidates[np.argmax(lengths)])
+
+    def _fallback_target(self, numbers: np.ndarray) -> int | None:
+        """A target every rule reaches with all ``numbers``, when no rollout gave one (None if there is none).
+
+        The sum, which exceeds each number; above MAX_VALUE, the value reached by replacing the two largest
+        numbers by their difference (1 when equal) until one is left, which any_number cannot use if it is
+        one of the numbers.
+        """
+        total = int(numbers.sum())
+        if total <= MAX_VALUE:
+            return total
+        values = sorted(int(x) for x in numbers)
+        while len(values) > 1:
+            a, b = values.pop(), values.pop()
+            values = sorted([*values, a - b if a > b else 1])
+        if self.rule == ANY_NUMBER and values[0] in numbers:
+            return None
+        return values[0]
+
+    def _generate_for_target(self, count: int, d: float, rng: np.random.Generator) -> np.ndarray:
+        """An instance of ``count`` numbers for the fixed target, chosen among solvable draws (module doc)."""
+        target = int(self.target)
+        found: list[np.ndarray] = []
+        for _ in range(DRAWS):
+            numbers = self._draw(count, rng)
+            if self.rule == ANY_NUMBER and target in numbers:
+                continue
+            if _Solver(numbers, np.ones_like(numbers)).solution(target, self.rule) is not None:
+                found.append(self.make_state(numbers, target))
+                if len(found) == CANDIDATES:
+                    break
+        if not found:
+            raise ValueError(
+                f"target {target}: none of {DRAWS} draws of {count} {self._pool_text()} "
+                f"reaches it under rule {self.rule} (difficulty {d:g} draws {count} numbers)"
+            )
+        states = np.stack(found)
+        success = self._random_play_success(states, rng)
+        return states[_at_difficulty(np.argsort(-success, kind="stable"), d)]
+
+    def _random_play_success(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``states [C, S]`` -> ``float [C]``: the share of PLAYOUTS random episodes from each that succeed."""
+        rows = np.repeat(states, PLAYOUTS, axis=0)
+        for _ in range(self.spec.max_steps):
+            mask = self.legal_mask(rows)
+            live = mask.any(axis=1)
+            if not live.any():
+                break
+            scores = np.where(mask[live], rng.random((int(live.sum()), mask.shape[1])), -1.0)
+            rows[live] = self.step(rows[live], scores.argmax(axis=1))
+        return self.outcome(rows).reshape(len(states), PLAYOUTS).mean(axis=1)
 
     def _reachable_between(self, numbers: np.ndarray, low: int, high: int) -> np.ndarray:
-        """The integers in [low, high], none of ``numbers``, that some expression over all the numbers reaches."""
-        values = np.setdiff1d(np.arange(low, high + 1), numbers)
+        """The integers in [low, high] that some expression over all the numbers reaches (under any_number: none
+        of the numbers)."""
+        values = np.arange(low, high + 1)
+        if self.rule == ANY_NUMBER:
+            values = np.setdiff1d(values, numbers)
         solver = _Solver(numbers, np.ones_like(numbers))
         return values[solver.reaches((1 << len(numbers)) - 1, values * KEY_BASE + 1)]
 
@@ -405,9 +636,13 @@ class Countdown(Task):
         return states[:, self.num_slice], states[:, self.den_slice]
 
     def _solved(self, states: np.ndarray) -> np.ndarray:
-        """``bool [N]``: some current number equals the target."""
+        """``bool [N]``: the rule's success: some current number equals the target (any_number), or the only
+        one left does (all_numbers)."""
         num, den = self._slots(states)
-        return ((den == 1) & (num == states[:, self.target_at, None])).any(axis=1)
+        target = states[:, self.target_at]
+        if self.rule == ALL_NUMBERS:
+            return (den[:, 1] == 0) & (den[:, 0] == 1) & (num[:, 0] == target)
+        return ((den == 1) & (num == target[:, None])).any(axis=1)
 
     def _moves(self, states: np.ndarray) -> np.ndarray:
         """``bool [N, A]``: the legal moves, ignoring whether the episode already ended in success."""
@@ -514,11 +749,11 @@ class Countdown(Task):
         return actions
 
     def solve(self, state: np.ndarray) -> list[int]:
-        """A shortest action sequence (fewest moves) that reaches the target; ValueError if there is none."""
+        """A shortest action sequence (fewest moves) that succeeds under the rule; ValueError if there is none."""
         if self._solved(state[None])[0]:
             return []
         solver = self._solver(state)
-        tree = solver.shortest(int(state[self.target_at])) if solver.count >= 2 else None
+        tree = solver.solution(int(state[self.target_at]), self.rule) if solver.count >= 2 else None
         if tree is None:
             raise ValueError("math/countdown: the target cannot be reached from this state")
         return self._tree_actions(tree, solver.count)
@@ -533,12 +768,12 @@ class Countdown(Task):
             return False
 
     def effort(self, state: np.ndarray) -> float:
-        """Rational values the exact solver forms and tests to find a shortest solution (0 if solved)."""
+        """Rational values the exact solver forms and tests to find `solve`'s solution (0 if solved)."""
         if self._solved(state[None])[0]:
             return 0.0
         solver = self._solver(state)
         if solver.count >= 2:
-            solver.shortest(int(state[self.target_at]))
+            solver.solution(int(state[self.target_at]), self.rule)
         return float(solver.work)
 
     # ----- text ------------------------------------------------------------
@@ -550,7 +785,8 @@ class Countdown(Task):
     def render(self, state: np.ndarray) -> str:
         initial = [int(x) for x in state[self.initial_slice] if x > 0]
         target = int(state[self.target_at])
-        lines = [f"Numbers: {' '.join(map(str, initial))}  Target: {target}"]
+        rule = "  (use every number exactly once)" if self.rule == ALL_NUMBERS else ""
+        lines = [f"Numbers: {' '.join(map(str, initial))}  Target: {target}{rule}"]
         history = [int(a) for a in state[self.history_slice][: int(state[self.steps_at])]]
         if history:
             replay = self.make_state(initial, target)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import cache
-from itertools import combinations
+from itertools import combinations, combinations_with_replacement
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,12 +83,17 @@ def reference_final_values(values: tuple[Fraction, ...], memo: dict | None = Non
     return memo[key]
 
 
+def reference_solved(task: Countdown, values: list[Fraction], target: int) -> bool:
+    """The rule's success: the target among the numbers (any_number), or the only number left (all_numbers)."""
+    return values == [target] if task.rule == "all_numbers" else target in values
+
+
 def reference_legal(task: Countdown, state: np.ndarray) -> np.ndarray:
     """``bool [A]`` legal moves of one state, from the rules in Fractions."""
     values = values_of(task, state)
     target = int(state[2 * task.max_numbers])
     legal = np.zeros(task.spec.num_actions, dtype=bool)
-    if target in values:
+    if reference_solved(task, values, target):
         return legal
     for i in range(len(values)):
         for j in range(len(values)):
@@ -489,3 +495,286 @@ def test_a_target_outside_the_range_only_when_no_expression_reaches_it(task, see
     finals = reference_final_values(tuple(values_of(task, state)))
     assert int(state[2 * task.max_numbers]) < low and max(finals) < low
     assert task.verify(state, task.solve(state))
+
+
+# ----- rule all_numbers, pools and a fixed target ---------------------------------------
+
+GAME24 = {"rule": "all_numbers", "max_numbers": 4, "pool": "range", "min_number": 1, "max_number": 13, "target": 24}
+COUNTDOWN_100 = {"rule": "all_numbers", "max_numbers": 4, "pool": "range", "min_number": 1, "max_number": 100}
+ALL_NUMBERS_VARIANTS = {"game24": GAME24, "countdown100": COUNTDOWN_100, "tv6": {"rule": "all_numbers"}}
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def game24() -> Countdown:
+    return Countdown(**GAME24)
+
+
+@pytest.fixture(scope="module", params=list(ALL_NUMBERS_VARIANTS.values()), ids=list(ALL_NUMBERS_VARIANTS))
+def all_numbers(request) -> Countdown:
+    return Countdown(**request.param)
+
+
+@cache
+def reference_random_success(values: tuple[Fraction, ...], target: Fraction) -> float:
+    """The probability that uniformly random legal moves end with the target as the only number (all_numbers)."""
+    if len(values) == 1:
+        return float(values[0] == target)
+    outcomes = []
+    for i, j in ((i, j) for i in range(len(values)) for j in range(len(values)) if i != j):
+        rest = tuple(v for n, v in enumerate(values) if n not in (i, j))
+        for op in range(4):
+            value = None if op in (ADD, MUL) and i > j else reference_result(values[i], values[j], op)
+            if value is not None:
+                outcomes.append(reference_random_success(tuple(sorted((*rest, value))), target))
+    return sum(outcomes) / len(outcomes) if outcomes else 0.0
+
+
+def test_default_parameters_keep_today_s_rules_and_every_variant_keeps_the_sizes():
+    task = Countdown()
+    assert (task.rule, task.pool, task.target) == ("any_number", "tv", None)
+    for params in ALL_NUMBERS_VARIANTS.values():
+        assert Countdown(**params).spec == Countdown(params.get("max_numbers", 6)).spec
+
+
+@pytest.mark.parametrize(
+    ("k", "seed", "difficulty", "numbers", "target", "answer"),
+    [
+        (6, 0, 0.0, [4, 2, 50], 23, [41, 3]),
+        (6, 1, 0.5, [4, 75, 2, 9, 10], 127, [61, 10, 4, 0]),
+        (6, 2, 1.0, [7, 1, 7, 1, 9, 100], 582, [101, 13, 9, 6, 0]),
+        (4, 3, 0.1, [2, 3, 100], 150, [27, 2]),
+    ],
+)
+def test_default_instances_and_solutions_are_unchanged(k, seed, difficulty, numbers, target, answer):
+    # Pinned from the generator before the rule, pool and target parameters existed.
+    task = Countdown(k)
+    state = task.generate(seed, difficulty)
+    assert [int(x) for x in state[2 * k + 2 : 3 * k + 2] if x] == numbers
+    assert state[2 * k] == target and task.solve(state) == answer
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rule": "every"}, "rule must be one of: any_number, all_numbers; got 'every'"),
+        ({"rule": None}, "rule must be one of: any_number, all_numbers; got None"),
+        ({"pool": "cards"}, "pool must be one of: tv, range; got 'cards'"),
+        ({"pool": "range", "min_number": 0}, "1 <= min_number <= max_number <= 9999, got 0 and 13"),
+        ({"pool": "range", "min_number": 20, "max_number": 10}, "1 <= min_number <= max_number <= 9999, got 20 and 10"),
+        ({"pool": "range", "max_number": 10_000}, "1 <= min_number <= max_number <= 9999, got 1 and 10000"),
+        ({"pool": "range", "max_number": 13.0}, "max_number must be an integer, got 13.0"),
+        ({"pool": "range", "min_number": True}, "min_number must be an integer, got True"),
+        ({"max_number": 100}, "min_number and max_number apply to pool range only"),
+        ({"target": 0}, "target must be null or an integer in [1, 9999], got 0"),
+        ({"target": 10_000}, "target must be null or an integer in [1, 9999], got 10000"),
+        ({"target": "24"}, "target must be null or an integer in [1, 9999], got '24'"),
+        ({"target": 24.0}, "target must be null or an integer in [1, 9999], got 24.0"),
+        (
+            {"rule": "all_numbers", "pool": "range", "max_number": 1, "target": 24},
+            "target 24: none of 200 draws of 3 numbers from [1, 1] reaches it under rule all_numbers",
+        ),
+        (  # any_number skips draws holding the target, and these all do
+            {"pool": "range", "min_number": 5, "max_number": 5, "target": 5},
+            "target 5: none of 200 draws of 3 numbers from [5, 5] reaches it under rule any_number",
+        ),
+    ],
+)
+def test_bad_parameters_are_rejected_naming_the_parameter(params, message):
+    with pytest.raises(ValueError) as error:
+        Countdown(**params)
+    assert message in str(error.value)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), difficulty=st.floats(0, 1))
+def test_all_numbers_generator_solver_and_verifier_agree(all_numbers, seed, difficulty):
+    task, k = all_numbers, all_numbers.max_numbers
+    state = task.generate(seed, difficulty)
+    np.testing.assert_array_equal(state, task.generate(seed, difficulty))
+    values, target = values_of(task, state), int(state[2 * k])
+    low, high = task.count_range(difficulty)
+    assert low <= len(values) <= high and all(v.denominator == 1 for v in values)
+    if task.pool == "range":
+        assert all(task.min_number <= v <= task.max_number for v in values)
+    else:
+        assert all(v in POOL for v in values)
+    assert target == task.target if task.target is not None else 1 <= target <= MAX_VALUE
+    assert not task.is_terminal(state[None])[0]
+    if len(values) <= 4:  # the Fraction reference enumerates every expression over all the numbers
+        assert Fraction(target) in reference_final_values(tuple(values))
+    answer = task.solve(state)
+    assert task.verify(state, answer) and len(answer) == len(values) - 1
+    final = task.play(state, answer)
+    assert values_of(task, final) == [target]
+    assert task.is_terminal(final[None])[0] and task.outcome(final[None])[0] == 1.0
+    assert not task.verify(state, answer[:-1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    numbers=st.lists(st.integers(1, 13), min_size=2, max_size=4),
+    target=st.integers(1, 100),
+    among=st.booleans(),
+)
+def test_all_numbers_solver_is_exact_against_a_fraction_reference(numbers, target, among):
+    task = Countdown(4, rule="all_numbers")
+    target = numbers[-1] if among else target  # a target among the numbers needs all of them too
+    state = task.make_state(numbers, target)
+    if Fraction(target) in reference_final_values(tuple(Fraction(x) for x in numbers)):
+        answer = task.solve(state)
+        assert task.verify(state, answer) and len(answer) == len(numbers) - 1
+    else:
+        with pytest.raises(ValueError, match="cannot be reached"):
+            task.solve(state)
+
+
+def test_all_numbers_solves_from_midway_states_exactly(game24):
+    outcomes = []
+    for i, state in enumerate(random_positions(game24, 40, seed=9)):
+        if game24.is_terminal(state[None])[0]:
+            continue
+        target = Fraction(int(state[2 * game24.max_numbers]))
+        values = values_of(game24, state)
+        if target in reference_final_values(tuple(values)):
+            answer = game24.solve(state)
+            assert game24.verify(state, answer) and len(answer) == len(values) - 1, i
+            outcomes.append(True)
+        else:
+            with pytest.raises(ValueError):
+                game24.solve(state)
+            outcomes.append(False)
+    assert True in outcomes and False in outcomes
+
+
+def test_reaching_the_target_early_is_not_success_under_all_numbers(game24):
+    # 4 × 6 = 24 solves 1 1 4 6 -> 24 at once under any_number; under all_numbers the two 1s remain.
+    any_number = Countdown(4)
+    for task, solved in ((any_number, True), (game24, False)):
+        state = task.make_state([1, 1, 4, 6], 24)
+        after = task.step(state[None], np.array([action(task, 2, 3, MUL)]))[0]
+        assert values_of(task, after) == [1, 1, 24]
+        assert task.is_terminal(after[None])[0] == solved and task.outcome(after[None])[0] == float(solved)
+        assert task.legal_mask(after[None]).any() != solved
+    state = game24.make_state([1, 1, 4, 6], 24)
+    assert Fraction(24) in reference_final_values((Fraction(1), Fraction(1), Fraction(4), Fraction(6)))
+    full = [action(game24, 2, 3, MUL), action(game24, 0, 2, MUL), action(game24, 0, 1, MUL)]  # 4 × 6 × 1 × 1
+    assert game24.verify(state, full) and not game24.verify(state, full[:1])
+    assert any_number.verify(state, full[:1]) and not any_number.verify(state, full)  # a move after success
+    answer = game24.solve(state)
+    assert len(answer) == 3 and game24.verify(state, answer)
+    final = game24.play(state, answer)
+    assert values_of(game24, final) == [24] and game24.outcome(final[None])[0] == 1.0
+
+
+def test_a_target_among_the_numbers_still_needs_every_number(game24):
+    state = game24.make_state([3, 4, 24], 24)
+    assert not game24.is_terminal(state[None])[0] and game24.legal_mask(state[None]).any()
+    assert not game24.verify(state, [])
+    answer = game24.solve(state)  # e.g. 24 × (4 − 3)
+    assert len(answer) == 2 and game24.verify(state, answer)
+    assert game24.effort(state) > 0
+    any_number = Countdown(4)
+    assert any_number.solve(any_number.make_state([3, 4, 24], 24)) == []  # solved before any move
+
+
+def test_one_number_left_that_is_not_the_target_is_a_failure(game24):
+    state = game24.make_state([2, 3], 7)
+    last = game24.step(state[None], np.array([action(game24, 0, 1, ADD)]))[0]
+    assert values_of(game24, last) == [5]
+    assert game24.is_terminal(last[None])[0] and game24.outcome(last[None])[0] == 0.0
+    assert game24.render(last).splitlines()[-1] == "Failed"
+    stuck = with_values(game24, [Fraction(9973, 9967), Fraction(9949, 9941)], 7)  # no legal move
+    assert game24.is_terminal(stuck[None])[0] and game24.outcome(stuck[None])[0] == 0.0
+
+
+def test_all_numbers_dynamics_agree_with_the_rules(game24):
+    states = random_positions(game24, 60, seed=5)
+    masks, terminal, outcome = game24.legal_mask(states), game24.is_terminal(states), game24.outcome(states)
+    assert terminal.any() and not terminal.all()
+    for state, mask, done, result in zip(states, masks, terminal, outcome, strict=True):
+        values, target = values_of(game24, state), int(state[2 * game24.max_numbers])
+        np.testing.assert_array_equal(mask, reference_legal(game24, state))
+        assert done == (not mask.any())
+        assert result == float(values == [target])
+
+
+def test_a_zero_that_absorbs_numbers_is_not_a_move():
+    # The literature's checkers accept 13 + 8 × (10 − 10) = 13; values here stay positive, and no expression
+    # over 8 10 10 13 with positive intermediates reaches 13 (module doc: about 0.2% of small instances).
+    task = Countdown(4, rule="all_numbers")
+    state = task.make_state([8, 10, 10, 13], 13)
+    assert not task.legal_mask(state[None])[0, action(task, 1, 2, SUB)]
+    assert Fraction(13) not in reference_final_values(tuple(Fraction(x) for x in (8, 10, 10, 13)))
+    with pytest.raises(ValueError, match="cannot be reached"):
+        task.solve(state)
+
+
+def test_game_of_24_solvable_count_matches_the_literature(game24):
+    # 1,362 of the 1,820 multisets of four numbers from 1..13 make 24 using each number once.
+    solvable = 0
+    for numbers in combinations_with_replacement(range(1, 14), 4):
+        try:
+            game24.solve(game24.make_state(numbers, 24))
+            solvable += 1
+        except ValueError:
+            pass
+    assert solvable == 1362
+    for numbers in ([1, 5, 5, 5], [3, 3, 8, 8]):  # only through fractions: 5 × (5 − 1/5), 8 ÷ (3 − 8/3)
+        state = game24.make_state(numbers, 24)
+        assert game24.verify(state, game24.solve(state))
+
+
+def test_render_says_the_rule(game24):
+    state = game24.make_state([1, 1, 4, 6], 24)
+    assert game24.render(state) == "Numbers: 1 1 4 6  Target: 24  (use every number exactly once)"
+    assert game24.render(game24.play(state, game24.solve(state))).splitlines()[-1] == "Solved"
+
+
+@pytest.mark.parametrize("params", [{**GAME24, "max_numbers": 3}, {**COUNTDOWN_100, "max_numbers": 3}])
+def test_higher_difficulty_prefers_instances_fewer_random_episodes_solve(params):
+    task = Countdown(**params)  # three numbers at every difficulty: only the choice among candidates changes
+    shares = []
+    for difficulty in (0.0, 0.5, 1.0):
+        states = [task.generate(seed, difficulty) for seed in range(30)]
+        shares.append(
+            np.mean([reference_random_success(tuple(sorted(values_of(task, s))), Fraction(int(s[6]))) for s in states])
+        )
+    assert shares[0] > shares[1] > shares[2], shares
+
+
+def test_the_task_contract_holds_under_all_numbers(all_numbers):
+    from tests.tasks import test_contract as contract
+
+    for check in (
+        contract.test_spec_and_shapes,
+        contract.test_generation_is_deterministic_per_seed,
+        contract.test_difficulty_outside_unit_interval_is_rejected,
+        contract.test_legal_mask_agrees_with_step,
+        contract.test_batched_step_equals_row_by_row,
+        contract.test_random_episodes_end_within_max_steps,
+        contract.test_solver_answer_verifies_and_corruptions_are_rejected,
+        contract.test_difficulty_grows_the_measured_effort,
+        contract.test_render_and_describe,
+    ):
+        check(all_numbers)
+
+
+def test_the_presets_load_and_bad_parameters_are_one_line_naming_the_key(tmp_path, capsys):
+    from cluster.cli import main
+    from cluster.config import load_config
+
+    for name, params in (("game24", GAME24), ("countdown", COUNTDOWN_100)):
+        (entry,) = load_config(REPO / "configs" / f"{name}.yaml").tasks.mix
+        assert entry.kind == "countdown" and entry.params == params
+    path = tmp_path / "x.yaml"
+    for params, expected in (
+        ("{rule: every}", "tasks.mix[0].params: rule must be one of: any_number, all_numbers; got 'every'"),
+        ("{rule: 3}", "tasks.mix[0].params.rule: expected a string, got 3"),
+        ("{pool: range, max_number: 0}", "tasks.mix[0].params: min_number and max_number must satisfy"),
+        ("{target: 0}", "tasks.mix[0].params: target must be null or an integer in [1, 9999], got 0"),
+    ):
+        path.write_text(f"tasks: {{mix: [{{kind: countdown, params: {params}}}]}}\n")
+        assert main(["config", "show", "--config", str(path)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"selfplay: {path}: {expected}"), lines

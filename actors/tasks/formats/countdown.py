@@ -18,8 +18,9 @@ item that is not an integer (``3.5``, ``x``), or fewer than 2 numbers, are
 malformed (`InstanceError`); more numbers than ``max_numbers``, or a number or
 target outside ``1 .. MAX_VALUE`` (9999; values are positive integers) are
 `UnsupportedInstance`. A target that cannot be reached is accepted (solving
-reports it); a target among the numbers is already solved (the answer has no
-moves).
+reports it). The rule is the model's task's (``rule`` of `actors.tasks.countdown`):
+under ``any_number`` a target among the numbers is already solved (the answer has
+no moves); under ``all_numbers`` every number must still be used.
 
 Instance text (`render`): the instance's initial numbers and target, space
 separated, as above (whatever moves the state has made). Answer (`answer`): one
