@@ -239,8 +239,12 @@ def test_random_mover_plays_legal_moves_reproducibly(tictactoe):
 
 def test_connect_four_reference_opponents_and_puzzle_reference_record():
     entries = [TaskEntry("connect4"), MAZE]
-    ev = evaluator(entries, sims=2, reference_games=2, puzzles_per_task=4, connect4_reference_depths=[1, 2])
+    # Without the mistake rate (its solved positions take seconds; tests/test_connect4_mistakes.py has it).
+    ev = evaluator(
+        entries, sims=2, reference_games=2, puzzles_per_task=4, connect4_reference_depths=[1, 2], connect4_positions=0
+    )
     record = ev.measure(uniform_network(7))
+    assert record["mistakes"] == {}
     games = record["tasks"]["search/connect4"]
     assert set(games) == {"alphabeta-1", "alphabeta-2", "random"}
     assert all(games_played(result) == 2 for result in games.values())

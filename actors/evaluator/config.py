@@ -42,6 +42,9 @@ class EvaluationConfig:
             slices of the held-out difficulty range.
         reference_games: games per reference opponent (even, both colours).
         connect4_reference_depths: alpha-beta depths of Connect Four's reference opponents.
+        connect4_positions: held-out positions of Connect Four's mistake rate (mistakes.py), solved
+            exactly once per evaluator (a few seconds) and then played by the network alone and with
+            search in every reference record, the gate's included; 0 leaves the mistake rate out.
         reference_in_gate: the gate record also holds the candidate's reference record.
         num_simulations: search simulations per move for both sides; None uses the run's.
         num_cpus: CPUs the evaluator actor reserves.
@@ -62,7 +65,8 @@ class EvaluationConfig:
     difficulty: tuple[float, float] | None = field(default=None, metadata={"range": (0.0, 1.0), "ordered": True})
     difficulty_buckets: int = field(default=4, metadata={"min": 1})
     reference_games: int = field(default=20, metadata={"min": 2})
-    connect4_reference_depths: list[int] = field(default_factory=lambda: [1, 4])
+    connect4_reference_depths: list[int] = field(default_factory=lambda: [2, 4, 6])
+    connect4_positions: int = field(default=60, metadata={"min": 0})
     reference_in_gate: bool = True
     num_simulations: int | None = field(default=None, metadata={"min": 1})
     num_cpus: float = field(default=1.0, metadata={"min": 0.0})

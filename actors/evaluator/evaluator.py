@@ -47,6 +47,14 @@ The reference record (`reference`, `measure`) gives, per task label:
 - a game task, per reference opponent (opponents.py): the network's ``wins`` / ``draws``
   / ``losses`` with search over both colours, and its ``lost_games``.
 
+``mistakes``, per Connect Four task label (while ``evaluation.connect4_positions`` > 0): the
+mistake rate (mistakes.py) on that many held-out positions solved exactly once per evaluator:
+``positions``, ``critical`` (positions where some move is a mistake), and per player
+(``network``: the raw policy's most likely legal move; ``search``: the evaluation search's
+move) ``<player>_mistakes`` and ``<player>_rate`` (mistakes per position), over all positions
+and ``by_stage`` (plies played) and ``by_distance`` (plies to the end under perfect play);
+``simulations``: the search's budget per move. Beside ``tasks`` for the same reason as ``elo``.
+
 ``elo``, per game task label and reference opponent: ``elo``, the network's Elo difference
 to the opponent (`elo_difference`; positive: the network is stronger), its 95%
 ``elo_interval`` and the ``games`` it rests on. It sits beside ``tasks`` because a game
@@ -79,6 +87,14 @@ from actors.evaluator.matches import (
     play_match,
     solve_with_search,
     wins_draws_losses,
+)
+from actors.evaluator.mistakes import (
+    LabelledPositions,
+    greedy_moves,
+    held_out_positions,
+    label_positions,
+    mistake_record,
+    search_moves,
 )
 from actors.evaluator.opponents import reference_opponents
 from actors.evaluator.stats import (
@@ -216,6 +232,7 @@ class Evaluator(ReportsLocation):
         ]
         self.seed = int(seed)
         self._held_out: dict[tuple[int, int], HeldOut] = {}
+        self._labelled: dict[tuple[int, int], LabelledPositions] = {}  # Connect Four's solved positions
         self._networks: list[Any] = []  # two TorchNetworks, built on first use
 
     # ----- public: weights in, JSON-ready records out -----
@@ -271,13 +288,14 @@ class Evaluator(ReportsLocation):
         return record
 
     def measure(self, network: Network, solved: dict[int, np.ndarray] | None = None, progress: Any = None) -> dict:
-        """``{"tasks": {label: ...}, "elo": {...}, "hrm": {...}, "trm": {...}}``, the reference record of ``network``.
+        """``{"tasks": {label: ...}, "elo": {...}, "mistakes": {...}, "hrm": {...}, "trm": {...}}``, the reference
+        record of ``network``.
 
         ``solved`` may hold the search results of puzzle tasks (by task id) already
         computed on the same held-out sets, which are then not searched again. ``progress``:
         as in `reference`.
         """
-        tasks, elo, answers = {}, {}, []
+        tasks, elo, mistakes, answers = {}, {}, {}, []
         hp = network_hyperparams(network)
         cap, note = halting_cap(hp)
         for task_id, task in enumerate(self.tasks):
@@ -287,6 +305,8 @@ class Evaluator(ReportsLocation):
             if task.spec.num_players == 2:
                 tasks[label] = self._reference_games(task_id, network)
                 elo[label] = {name: reference_elo(result) for name, result in tasks[label].items()}
+                if task.kind == "connect4" and self.config.connect4_positions:
+                    mistakes[label] = self._connect4_mistakes(task_id, network)
             else:
                 known = None if solved is None else solved.get(task_id)
                 tasks[label], greedy = self._reference_puzzles(task_id, network, known, cap, note)
@@ -294,7 +314,7 @@ class Evaluator(ReportsLocation):
             if progress is not None:
                 progress.done()
         arch = None if hp is None else hp.arch
-        return {"tasks": tasks, "elo": elo, **pooled_raw_network(answers, arch, cap, note)}
+        return {"tasks": tasks, "elo": elo, "mistakes": mistakes, **pooled_raw_network(answers, arch, cap, note)}
 
     def held_out(self, task_id: int, count: int) -> HeldOut:
         """The fixed held-out set of ``count`` instances of task ``task_id`` (computed once)."""
@@ -304,6 +324,15 @@ class Evaluator(ReportsLocation):
                 self.tasks[task_id], task_id, self._difficulty(task_id), count, self.seed
             )
         return self._held_out[key]
+
+    def connect4_positions(self, task_id: int) -> LabelledPositions:
+        """Connect Four task ``task_id``'s ``evaluation.connect4_positions`` held-out positions with every legal
+        move's exact score (mistakes.py; generated and solved once, then kept)."""
+        key = (task_id, self.config.connect4_positions)
+        if key not in self._labelled:
+            states, seeds = held_out_positions(self.tasks[task_id], task_id, key[1], self.seed)
+            self._labelled[key] = label_positions(states, seeds)
+        return self._labelled[key]
 
     # ----- internals: the gate -----
 
@@ -435,6 +464,15 @@ class Evaluator(ReportsLocation):
             ]
             record[name] = {"wins": wins, "draws": draws, "losses": losses, "lost_games": lost}
         return record
+
+    def _connect4_mistakes(self, task_id: int, network: Network) -> dict:
+        """The mistake rate of ``network`` alone and with the evaluation search on Connect Four task ``task_id``."""
+        task, labels, search = self.tasks[task_id], self.connect4_positions(task_id), self.searches[task_id]
+        moves = {
+            "network": greedy_moves(task, task_id, labels.states, network),
+            "search": search_moves(task, task_id, labels, network, search),
+        }
+        return {**mistake_record(labels, moves), "simulations": search.num_simulations}
 
     def _reference_openings(self, task_id: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """``count`` held-out openings for reference games, and their seeds.

@@ -20,9 +20,10 @@ def format_reference(record: dict) -> str:
     """A human-readable text of a reference record (`Evaluator.reference`), beside its ``baseline`` if it has one.
 
     One column per version (the baseline's first), headed ``v<N>``: per task one line per
-    figure (solve rates, halting figures; W / D / L and Elo per reference opponent), per
-    puzzle task a table by difficulty bucket, then the pooled ``hrm`` / ``trm`` figures,
-    and every game the evaluated version lost. ``-`` marks a figure that does not exist
+    figure (solve rates, halting figures; W / D / L and Elo per reference opponent; Connect
+    Four's mistake rates), per puzzle task a table by difficulty bucket, per Connect Four task
+    a table of mistakes by stage and by distance to the end, then the pooled ``hrm`` / ``trm``
+    figures, and every game the evaluated version lost. ``-`` marks a figure that does not exist
     (halting without halting inference); a line says why, once where every task has one reason.
     """
     columns = [record["baseline"], record] if record.get("baseline") else [record]
@@ -37,7 +38,8 @@ def format_reference(record: dict) -> str:
             entries.extend(_puzzle_entries(label, results, names, record["trm"].get("note")))
         else:
             elos = [column["elo"][label] for column in columns]
-            entries.extend(_game_entries(label, results, elos, names, show_version=len(columns) == 2))
+            mistakes = [column.get("mistakes", {}).get(label) for column in columns]
+            entries.extend(_game_entries(label, results, elos, names, mistakes, show_version=len(columns) == 2))
     if record["hrm"]["instances"]:
         entries.extend(_pooled_entries([column["hrm"] for column in columns], [c["trm"] for c in columns], names))
     return "\n".join(lines + _render(entries))
@@ -82,7 +84,12 @@ def _bucket_lines(results: list[dict], names: list[str]) -> list[str]:
         for key, _, digits in figures:
             cells += [_rate(r["by_difficulty"].get(bucket, {}).get(key), digits) for r in results]
         rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return _table(rows)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """``rows`` (the header first) as indented lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     aligned = [
         [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)] for row in rows
     ]
@@ -90,9 +97,15 @@ def _bucket_lines(results: list[dict], names: list[str]) -> list[str]:
 
 
 def _game_entries(
-    label: str, results: list[dict], elos: list[dict], names: list[str], show_version: bool
+    label: str,
+    results: list[dict],
+    elos: list[dict],
+    names: list[str],
+    mistakes: list[dict | None],
+    show_version: bool,
 ) -> list[tuple[str, list[str]] | str]:
-    """A game task's rows per reference opponent (W / D / L, Elo and its 95% interval), the last version's losses."""
+    """A game task's rows per reference opponent (W / D / L, Elo and its 95% interval), its mistake rates where
+    the last version has them (``mistakes``: one record or None per version), the last version's losses."""
     entries: list[tuple[str, list[str]] | str] = [(label, names)]
     for name in results[-1]:
         entries.append(
@@ -102,8 +115,39 @@ def _game_entries(
             )
         )
         entries.append((f"  vs {name}: Elo [95%]", [_elo(e[name]) for e in elos]))
+    if mistakes[-1]:
+        entries += _mistake_entries(mistakes, names)
     prefix = f"{names[-1]} " if show_version else ""
     return entries + _lost_game_lines(results[-1], prefix)
+
+
+def _mistake_entries(mistakes: list[dict | None], names: list[str]) -> list[tuple[str, list[str]] | str]:
+    """Connect Four's mistake rates, network alone and with search (a row each, a cell per version), then the
+    counts by stage and by distance to the end as a table: a row per bucket, a column per player and version."""
+    last: dict = mistakes[-1]  # type: ignore[assignment]  # the caller checked that the last version has one
+    entries: list[tuple[str, list[str]] | str] = [
+        (
+            f"  mistakes in {last['positions']} solved positions ({last['critical']} critical): network alone",
+            [_mistake_cell(m, "network") for m in mistakes],
+        ),
+        (f"  mistakes with search ({last['simulations']} simulations)", [_mistake_cell(m, "search") for m in mistakes]),
+    ]
+    header = ["bucket", "n", "critical"] + [f"{player} {name}" for name in names for player in ("network", "search")]
+    rows = [header]
+    for key, prefix in (("by_stage", "plies played"), ("by_distance", "plies to the end")):
+        for bucket, figures in last[key].items():
+            cells = [f"{prefix} {bucket}", str(figures["positions"]), str(figures["critical"])]
+            for m in mistakes:
+                cells += [_mistake_cell(None if m is None else m[key].get(bucket), p) for p in ("network", "search")]
+            rows.append(cells)
+    return entries + _table(rows)
+
+
+def _mistake_cell(figures: dict | None, player: str) -> str:
+    """``k (p%)``: ``player``'s mistakes in ``figures`` and their share of its positions; ``-`` where there are none."""
+    if figures is None or figures.get(f"{player}_rate") is None:
+        return "-"
+    return f"{figures[f'{player}_mistakes']} ({100 * figures[f'{player}_rate']:.1f}%)"
 
 
 def _elo(estimate: dict) -> str:
