@@ -396,12 +396,13 @@ def test_hrm_and_trm_train_on_the_same_self_play_data(local_ray, trainer, tmp_pa
         both.close()
     assert set(metrics["models"]) == {"hrm", "trm"}
     for name, figures in metrics["models"].items():
-        assert figures["version"] == 1 and figures["learner_step"] > 0, name
+        # An iteration runs until every model has gated once more; the faster may gate twice meanwhile.
+        assert figures["version"] >= 1 and figures["learner_step"] > 0, name
         assert 0.0 <= figures["eval_success_rate"] <= 1.0 and figures["policy_loss"] > 0, name
         assert 0.0 <= figures["success_rate"] <= 1.0, name  # its own workers' share of self-play
     assert metrics["eval_success_rate"] == metrics["models"]["hrm"]["eval_success_rate"]  # the first agent's
     assert set(evaluation["models"]) == {"hrm", "trm"}
-    assert hrm.version == 1 and trm.version == 1 and hrm.network is not trm.network
+    assert hrm.version >= 1 and trm.version >= 1 and hrm.network is not trm.network
 
     assert (run / "weights" / "v000001.safetensors").is_file() and (run / "weights-1" / "v000001.safetensors").is_file()
     assert (run / "checkpoints" / "learner-1").is_dir()
@@ -410,7 +411,7 @@ def test_hrm_and_trm_train_on_the_same_self_play_data(local_ray, trainer, tmp_pa
     trains = [m for m in metrics_log if m["event"] == "train"]
     assert {m["model"] for m in trains} == {"hrm", "trm"}  # one learner each, sampling the one buffer
     gates = [r for r in read_jsonl(run / "evaluations.jsonl") if r["kind"] == "gate"]
-    assert sorted(r["model"] for r in gates) == ["hrm", "trm"]
+    assert sorted(set(r["model"] for r in gates)) == ["hrm", "trm"]
 
 
 def test_pretrain_on_the_local_preset_then_evaluate_beside_version_0(tmp_path):
