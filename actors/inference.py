@@ -4,6 +4,7 @@
     logits, value = network(tokens, task_ids)          # numpy int64 [B, L], [B] -> float32 [B, A'], [B]
     logits, value, segments, halted = network.call_with_segments(tokens, task_ids)   # and how halting ran
     network.load_state_dict(fetch_weights([ref]))      # published weights, one object-store fetch
+    forced = network.with_forward_options(steps=4, halting=False)   # the same weights, exactly 4 segments
 
 `build_network` is the one place a search network is built (self-play workers, the
 evaluator, the benchmarks, the CLI). The module's ``forward(tokens LongTensor [B, L],
@@ -34,11 +35,25 @@ class TorchNetwork:
     `load_state_dict`) takes effect on the next call. On CPU the inputs enter
     torch without a copy (``torch.from_numpy``); on another device they are
     copied there and the outputs copied back.
+
+    ``forward_options`` are keyword arguments of every call of the module's forward
+    (e.g. ``steps``, ``halting``, ``reset_carry`` of a `RecursiveReasoningModel`):
+    for evaluation sweeps (`with_forward_options`); none in self-play.
     """
 
-    def __init__(self, module: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        device: str | torch.device = "cpu",
+        forward_options: dict[str, Any] | None = None,
+    ) -> None:
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
+        self.forward_options = dict(forward_options or {})
+
+    def with_forward_options(self, **options: Any) -> TorchNetwork:
+        """A network on the same module (shared weights) whose forward calls also get ``options``."""
+        return TorchNetwork(self.module, self.device, {**self.forward_options, **options})
 
     def __call__(self, tokens: np.ndarray, task_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``tokens int64 [B, L], task_ids int64 [B]`` -> ``(policy_logits float32 [B, A'], value float32 [B])``."""
@@ -55,7 +70,8 @@ class TorchNetwork:
 
         ``tokens int64 [B, L], task_ids int64 [B]`` -> ``(policy_logits float32 [B, A'],
         value float32 [B], segments int64 [B], halted bool [B])``: ``segments`` each sample
-        used (the model's ``inference_steps`` unless its halting stopped it earlier), and
+        used (the model's ``inference_steps``, or ``forward_options``' ``steps``, unless its
+        halting stopped it earlier), and
         whether its halting head said halt at the last of them (False where the cap, not
         the head, ended the pass).
         """
@@ -77,7 +93,7 @@ class TorchNetwork:
         if self.device.type != "cpu":
             tokens_t = tokens_t.to(self.device, non_blocking=True)
             task_ids_t = task_ids_t.to(self.device, non_blocking=True)
-        return self.module(tokens_t, task_ids_t)
+        return self.module(tokens_t, task_ids_t, **self.forward_options)
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load new weights (torch tensors or numpy arrays, as published) into the wrapped module."""

@@ -83,9 +83,9 @@ def _measure(config: RunConfig, selfplay: Any, servers: list[Any], seconds: floa
         config.tasks, config.models[0], config.search, selfplay, config.seed, inference_servers=servers or None
     )
     try:
-        _play(handles, START_TIMEOUT_S, rounds=1)
+        play_round(handles, START_TIMEOUT_S, rounds=1)
         before = _server_counters(servers)
-        calls = _play(handles, seconds + EXTRA_TIMEOUT_S, seconds=seconds)
+        calls = play_round(handles, seconds + EXTRA_TIMEOUT_S, seconds=seconds)
         after = _server_counters(servers)
     finally:
         for handle in handles:
@@ -110,8 +110,14 @@ def _measure(config: RunConfig, selfplay: Any, servers: list[Any], seconds: floa
     return result
 
 
-def _play(handles: list[Any], timeout: float, seconds: float = 600.0, rounds: int | None = None) -> list[dict]:
-    """One concurrent `play` call of every worker with its initial weights; their statistics."""
+def play_round(
+    handles: list[Any], timeout: float, seconds: float = 600.0, rounds: int | None = None, room: str | None = None
+) -> list[dict]:
+    """One concurrent `play` call of every worker with its initial weights; their statistics.
+
+    A `ConfigError` when they do not all answer within ``timeout``, asking whether the cluster has ``room``
+    (what the workers need; default: N self-play workers and an inference server).
+    """
     import ray
     from ray.exceptions import GetTimeoutError
 
@@ -121,9 +127,11 @@ def _play(handles: list[Any], timeout: float, seconds: float = 600.0, rounds: in
     try:
         return ray.get(pending, timeout=timeout)
     except GetTimeoutError:
+        room = room or (
+            f"{len(handles)} x selfplay.num_cpus CPUs plus the server's inference.num_cpus / inference.num_gpus"
+        )
         raise ConfigError(
-            f"the self-play workers did not finish a round within {timeout:g} s: does the cluster have room for"
-            f" {len(handles)} x selfplay.num_cpus CPUs plus the server's inference.num_cpus / inference.num_gpus?"
+            f"the self-play workers did not finish a round within {timeout:g} s: does the cluster have room for {room}?"
         ) from None
 
 

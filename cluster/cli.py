@@ -271,6 +271,15 @@ def cmd_bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_selfplay(args: argparse.Namespace) -> int:
+    """Self-play rates per task kind vs its network-bound ceiling, 1 and N workers (`cluster.bench_selfplay`)."""
+    from cluster.bench_selfplay import format_selfplay_bench, run_bench_selfplay
+
+    result = run_bench_selfplay(args)
+    print(json.dumps(result, indent=2) if args.json else format_selfplay_bench(result))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Start a run, or resume one from its run directory; Ctrl-C checkpoints and exits cleanly."""
     from cluster.config import load_config
@@ -432,7 +441,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cluster.rundir import RunDir
 
     run_dir = RunDir(args.run_dir)
-    config = run_dir.load_config(args.set)
+    sweep = ["evaluation.segment_sweep=[1, 2, 4, 8, 16]"] if args.segment_sweep else []
+    config = run_dir.load_config([*sweep, *args.set])
     state = run_dir.load_state()
     if state is None:
         raise UsageError(f"--run-dir {args.run_dir}: the run has no checkpoint yet (no state.json)")
@@ -615,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     baseline.add_argument("--no-baseline", action="store_true", help="measure the evaluated version only")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    evaluate.add_argument(
+        "--segment-sweep",
+        action="store_true",
+        help="also the raw network's puzzle solve rate at 1, 2, 4, 8, 16 segments, carry kept and reset",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the record as JSON")
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -709,6 +724,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench_inference.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or embedded)")
     bench_inference.add_argument("--json", action="store_true")
     bench_inference.set_defaults(handler=cmd_bench_inference)
+
+    bench_selfplay = bench_commands.add_parser(
+        "selfplay", help="self-play positions/s per task kind vs its network-bound ceiling, for 1 and N workers"
+    )
+    bench_selfplay.add_argument("--config", default=str(DEFAULT_CONFIG), help="the run config measured")
+    bench_selfplay.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value")
+    bench_selfplay.add_argument("--kind", help="only this kind of the config's task mix (default: every kind)")
+    bench_selfplay.add_argument("--workers", default="1,2", help="worker counts (default 1,2; 1 always measured)")
+    bench_selfplay.add_argument("--seconds", type=_positive_float, default=10.0, help="timed self-play per setting")
+    bench_selfplay.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or embedded)")
+    bench_selfplay.add_argument("--json", action="store_true")
+    bench_selfplay.set_defaults(handler=cmd_bench_selfplay)
 
     from cluster.play import add_play_commands
     from cluster.solve import add_solve_command

@@ -12,7 +12,9 @@ everything the learner asks of it (sampling with prefetch, priority updates).
 
 One *learner step* trains one batch with deep supervision
 (`learner.losses.deep_supervision_step`): up to N_sup segments, each followed by
-an optimizer step, so a step makes several optimizer steps. Steps are what the
+an optimizer step, so a step makes several optimizer steps (its docstring says where it
+departs from the HRM/TRM code: halted rows are not refilled, and the loss is divided by
+the whole batch rather than by the rows still live). Steps are what the
 learning-rate schedule, ``candidate_every`` and the checkpoint counters count.
 
 Pacing, without busy polling:

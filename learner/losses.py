@@ -139,9 +139,31 @@ def deep_supervision_step(
 
     After each segment a sample stops when its halting head says so (HRM:
     Q(halt) > Q(continue); TRM: halt logit > 0) or at the last segment; halted
-    samples leave the batch. Exploration (HRM paper, kept in TRM's code): with
-    probability ``halt_exploration_prob`` a sample gets a minimum number of
-    segments drawn uniformly from 2..max_segments, before which it cannot halt.
+    samples leave the batch. Exploration, as the released HRM and TRM code does it
+    (`exploration_allows_halt`): after every segment, every live sample draws
+    afresh: with probability ``halt_exploration_prob`` a minimum from 2..max_segments,
+    and it may not halt this segment if it has run fewer segments than that. (The
+    HRM paper's text draws one minimum per sample and episode instead; this loop
+    did so until it was aligned with the code.)
+
+    Where this loop departs from the released code (HRM ``pretrain.py`` +
+    ``ACTLossHead``, which TRM's code keeps), deliberately:
+
+    - Halted rows are not refilled. There, one training step runs *one* segment on
+      a batch whose carry persists across steps, and a row that halted is replaced
+      by a fresh sample from the next batch (its carry reset), so every step trains
+      a full batch of rows at mixed segment depths. Here one call runs the segments
+      of one batch in a row and the batch shrinks as rows halt (self-play batches
+      come from the replay buffer one at a time; a refill would need the next
+      batch mid-call).
+    - The loss is divided by the full batch size B, not by the live rows. Each
+      sample-segment weighs 1/B in both codes (there: ``loss.sum() / global_batch_size``
+      over B live rows), but there every step has B rows, while here a late segment
+      with few live rows makes a smaller gradient, and AdamW a smaller step, than
+      the first. Dividing by the live rows instead would give a handful of rows
+      the same step size as the whole batch.
+    - Each segment re-encodes the input (the embeddings changed with the last
+      optimizer step), as the reference does by running its whole forward per step.
 
     Metrics: ``loss`` (summed over segments), ``policy_loss``, ``value_loss``,
     ``halting_loss`` (means over all segment-samples), ``segments`` (run on the
@@ -158,10 +180,6 @@ def deep_supervision_step(
     size = batch.tokens.shape[0]
     device = batch.tokens.device
     sample_weights = batch.weights if batch.weights is not None else torch.ones(size, device=device)
-
-    explore = torch.rand(size, generator=generator) < hp.halt_exploration_prob
-    drawn = torch.randint(2, max(segments, 2) + 1, (size,), generator=generator)
-    min_segments = torch.where(explore, drawn, torch.ones_like(drawn)).to(device)
 
     active = torch.arange(size, device=device)
     current = batch
@@ -202,7 +220,8 @@ def deep_supervision_step(
         with torch.no_grad():
             if segment == 1:  # every sample is active: rows in batch order
                 value_error = (out.value.float() - current.value_target.float()).abs()
-            may_halt = segment >= min_segments.index_select(0, active)
+            may_halt = exploration_allows_halt(segment, len(active), segments, hp.halt_exploration_prob, generator)
+            may_halt = may_halt.to(device)
             halted = (model.halt_decision(out) & may_halt) | is_last
             totals["loss"] += float(loss)
             totals["policy_loss"] += float(policy.sum())
@@ -230,6 +249,20 @@ def deep_supervision_step(
         "halt_accuracy": halt_agree / counted,
         "value_error": value_error,
     }
+
+
+def exploration_allows_halt(
+    segment: int, rows: int, max_segments: int, prob: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """``bool [rows]`` (on the CPU): whether halting exploration lets each live row halt after ``segment``.
+
+    As the released HRM/TRM code draws it, afresh for every row at every segment:
+    with probability ``prob`` a minimum ``m`` uniform in 2..max_segments, and the row
+    may halt only if ``segment >= m``; otherwise it may halt.
+    """
+    explore = torch.rand(rows, generator=generator) < prob
+    minimum = torch.randint(2, max(max_segments, 2) + 1, (rows,), generator=generator)
+    return ~explore | (segment >= minimum)
 
 
 def _optimizer_step(

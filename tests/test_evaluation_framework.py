@@ -262,3 +262,17 @@ def test_evaluate_without_version_0_says_so_and_measures_the_best_only(run_dir, 
         capsys.readouterr().err.strip()
         == f"selfplay: --baseline 7: no weights of that version in {run_dir.weights_dir}"
     )
+
+
+def test_evaluate_segment_sweep_reports_every_segment_count(run_dir, capsys):
+    assert main(["evaluate", "--run-dir", str(run_dir.path), "--no-baseline", "--segment-sweep", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    sweep = record["tasks"]["reasoning/maze"]["segment_sweep"]
+    counts = ["1", "2", "4", "8", "16"]
+    assert sweep["segments"] == [1, 2, 4, 8, 16] and sorted(sweep["solve_rate"], key=int) == counts
+    assert sweep["instances"] == record["tasks"]["reasoning/maze"]["instances"]
+    # With the carry reset, k segments compute what one does: every k gives the one-segment rate.
+    assert set(sweep["solve_rate_reset"].values()) == {sweep["solve_rate"]["1"]}
+    assert 1.0 <= sweep["halting"]["mean_halting_steps"] <= 16
+    assert main(["evaluate", "--run-dir", str(run_dir.path), "--no-baseline", "--segment-sweep"]) == 0
+    assert "greedy at 16 segments: carry kept / reset" in capsys.readouterr().out

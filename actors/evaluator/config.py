@@ -45,6 +45,10 @@ class EvaluationConfig:
         connect4_positions: held-out positions of Connect Four's mistake rate (mistakes.py), solved
             exactly once per evaluator (a few seconds) and then played by the network alone and with
             search in every reference record, the gate's included; 0 leaves the mistake rate out.
+        segment_sweep: segment counts k (e.g. [1, 2, 4, 8, 16]) at which every puzzle task's reference
+            record also holds the network alone's solve rate with exactly k supervision segments per
+            forward pass, with the carried state kept and reset, and with halting (segments.py); it
+            costs about the sum of the k forward passes per move, so it is empty (off) by default.
         reference_in_gate: the gate record also holds the candidate's reference record.
         num_simulations: search simulations per move for both sides; None uses the run's.
         num_cpus: CPUs the evaluator actor reserves.
@@ -67,6 +71,7 @@ class EvaluationConfig:
     reference_games: int = field(default=20, metadata={"min": 2})
     connect4_reference_depths: list[int] = field(default_factory=lambda: [2, 4, 6])
     connect4_positions: int = field(default=60, metadata={"min": 0})
+    segment_sweep: list[int] = field(default_factory=list)
     reference_in_gate: bool = True
     num_simulations: int | None = field(default=None, metadata={"min": 1})
     num_cpus: float = field(default=1.0, metadata={"min": 0.0})
@@ -85,6 +90,8 @@ class EvaluationConfig:
             low, high = self.difficulty
             if not 0.0 <= low <= high <= 1.0:
                 raise ValueError(f"evaluation.difficulty: expected 0 <= low <= high <= 1, got {self.difficulty}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.segment_sweep):
+            raise ValueError(f"evaluation.segment_sweep: expected segment counts >= 1, got {self.segment_sweep}")
         if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.connect4_reference_depths):
             raise ValueError(
                 f"evaluation.connect4_reference_depths: expected integers >= 1, got {self.connect4_reference_depths}"

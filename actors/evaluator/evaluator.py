@@ -444,6 +444,12 @@ class Evaluator(ReportsLocation):
             for label, members in buckets:
                 by_difficulty[label]["mean_halting_steps"] = greedy.mean_segments(members)
         record["by_difficulty"] = by_difficulty
+        if self.config.segment_sweep:
+            from actors.evaluator.segments import segment_sweep
+
+            record["segment_sweep"] = segment_sweep(
+                task, task_id, held.states, network, self.config.segment_sweep, reset_carry=True, halting=True
+            )
         return record, greedy
 
     def _reference_games(self, task_id: int, network: Network) -> dict:

@@ -69,7 +69,27 @@ def _puzzle_entries(
     ]
     if last.get("halting_note") and last["halting_note"] != pooled_note:
         entries.append(f"  halting: {last['halting_note']}")
+    if last.get("segment_sweep"):
+        entries += _sweep_entries(results)
     return entries + _bucket_lines(results, names)
+
+
+def _sweep_entries(results: list[dict]) -> list[tuple[str, list[str]]]:
+    """Rows of the network alone's solve rate at k forced segments, carry kept and reset (one cell per version)."""
+    sweeps = [r.get("segment_sweep") or {} for r in results]
+    entries = []
+    for k in results[-1]["segment_sweep"]["segments"]:
+        cells = []
+        for sweep in sweeps:
+            kept = (sweep.get("solve_rate") or {}).get(str(k))
+            reset = (sweep.get("solve_rate_reset") or {}).get(str(k))
+            cells.append("-" if kept is None else f"{kept:.3f} / {_rate(reset)}")
+        entries.append((f"  greedy at {k} segments: carry kept / reset", cells))
+    halting = [sweep.get("halting") for sweep in sweeps]
+    if halting[-1]:
+        cells = ["-" if h is None else f"{h['solve_rate']:.3f}, {h['mean_halting_steps']:.2f} steps" for h in halting]
+        entries.append((f"  greedy with halting (cap {halting[-1]['cap']}): solved, mean steps", cells))
+    return entries
 
 
 def _bucket_lines(results: list[dict], names: list[str]) -> list[str]:

@@ -5,13 +5,21 @@ state ``Carry(answer, latent)`` from the encoded input, and the heads read the
 answer state. HRM's carry is ``(z_H, z_L)``, TRM's is ``(y, z)``. The carry
 leaves a segment detached, so gradients never cross segments (deep supervision).
 
-Input encoding: a task token (a learned embedding per task id, at position 0)
-followed by the token embeddings, both scaled by sqrt(D) as in the papers' code.
-Tokens are right-padded with 0 (PAD) when a batch mixes lengths; in attention
-form PAD positions are masked out as keys, and with rotary (relative) positions a
-sample's outputs do not depend on how much padding its batch has. The MLP-mixer
-form mixes a fixed number of positions, so it pads every input to the longest
-task's length.
+Input encoding: ``P = prefix_positions`` prefix positions, then the token
+embeddings, all scaled by sqrt(D) as in the papers' code. Prefix position 0 is the
+task token (a learned embedding per task id; the value, pooled-policy and halting
+heads read it); positions 1 .. P-1 (TRM's ``puzzle_emb_len`` prefix, 16 in its Sudoku
+config) hold learned embeddings shared by every task, zero at init. Sequences are
+``S = P + L`` long. Tokens are right-padded with 0 (PAD) when a batch mixes lengths;
+in attention form PAD positions are masked out as keys, and with rotary (relative)
+positions a sample's outputs do not depend on how much padding its batch has. The
+MLP-mixer form mixes a fixed number of positions, so it pads every input to the
+longest task's length.
+
+Evaluation-only forward arguments (`RecursiveReasoningModel.forward`): ``steps=k,
+halting=False`` forces exactly k segments; ``reset_carry=True`` starts every segment
+from the initial carry (no state passes between segments), the ablation that shows
+what the carried state is worth (`actors.evaluator.segments.segment_sweep`).
 """
 
 import math
@@ -78,7 +86,7 @@ class PolicyValueOutput:
 
 
 class Carry(NamedTuple):
-    """The recurrent state between segments: HRM ``(z_H, z_L)``, TRM ``(y, z)``; each ``[B, 1 + L, D]``."""
+    """The recurrent state between segments: HRM ``(z_H, z_L)``, TRM ``(y, z)``; each ``[B, P + L, D]``."""
 
     answer: Tensor
     latent: Tensor
@@ -94,10 +102,10 @@ class Carry(NamedTuple):
 class EncodedInput:
     """A batch's input embedding and what the blocks need with it."""
 
-    x: Tensor  # [B, 1 + L, D]
+    x: Tensor  # [B, P + L, D]
     task_ids: Tensor  # [B]
-    cos_sin: tuple[Tensor, Tensor] | None  # rotary tables [1 + L, head_dim]; None in MLP-mixer form
-    key_mask: Tensor | None  # bool [B, 1, 1, 1 + L], True where a key may be attended; None: no padding
+    cos_sin: tuple[Tensor, Tensor] | None  # rotary tables [P + L, head_dim]; None in MLP-mixer form
+    key_mask: Tensor | None  # bool [B, 1, 1, P + L], True where a key may be attended; None: no padding
 
     def select(self, rows: Tensor) -> "EncodedInput":
         mask = None if self.key_mask is None else self.key_mask.index_select(0, rows)
@@ -128,6 +136,7 @@ class RecursiveReasoningModel(nn.Module):
         self.max_obs_length = max(task.obs_length for task in self.tasks)
         self.vocab_size = max(task.vocab_size for task in self.tasks)
         self.max_actions = max(task.num_actions for task in self.tasks)
+        self.prefix_length = hp.prefix_positions
         dim = hp.hidden_size
         self.embed_scale = math.sqrt(dim)
 
@@ -135,8 +144,12 @@ class RecursiveReasoningModel(nn.Module):
         self.task_embedding = nn.Embedding(len(self.tasks), dim)
         for embedding in (self.token_embedding, self.task_embedding):
             trunc_normal_(embedding.weight, std=1.0 / self.embed_scale)
-        self.rotary = None if hp.mlp_mixer else RotaryEmbedding(dim // hp.num_heads, 1 + self.max_obs_length)
-        self.heads = PolicyValueHeads(dim, self.tasks)
+        # Prefix positions after the task token: zero at init, as the TRM code's (zero-padded) puzzle embedding.
+        prefix = nn.Parameter(torch.zeros(self.prefix_length - 1, dim)) if self.prefix_length > 1 else None
+        self.register_parameter("prefix_embedding", prefix)
+        max_length = self.prefix_length + self.max_obs_length
+        self.rotary = None if hp.mlp_mixer else RotaryEmbedding(dim // hp.num_heads, max_length)
+        self.heads = PolicyValueHeads(dim, self.tasks, prefix=self.prefix_length)
         self.halt_head = nn.Linear(dim, self.num_halt_logits)
         with torch.no_grad():
             self.halt_head.weight.zero_()
@@ -147,29 +160,39 @@ class RecursiveReasoningModel(nn.Module):
 
     @property
     def mixer_length(self) -> int | None:
-        """Positions the MLP-mixer form mixes (task token + longest input); None in attention form."""
-        return 1 + self.max_obs_length if self.hp.mlp_mixer else None
+        """Positions the MLP-mixer form mixes (prefix + longest input); None in attention form."""
+        return self.prefix_length + self.max_obs_length if self.hp.mlp_mixer else None
 
     # ----- the segment interface (used by inference below and by learner.losses) -----
 
     def encode(self, tokens: Tensor, task_ids: Tensor) -> EncodedInput:
-        """``tokens [B, L]`` (right-padded with 0), ``task_ids [B]`` -> the encoded input."""
+        """``tokens [B, L]`` (right-padded with 0), ``task_ids [B]`` -> the encoded input, ``x [B, P + L, D]``."""
         if self.hp.mlp_mixer and tokens.shape[1] < self.max_obs_length:
             tokens = nn.functional.pad(tokens, (0, self.max_obs_length - tokens.shape[1]), value=PAD_TOKEN)
-        x = torch.cat((self.task_embedding(task_ids).unsqueeze(1), self.token_embedding(tokens)), dim=1)
+        batch = tokens.shape[0]
+        parts = [self.task_embedding(task_ids).unsqueeze(1)]  # [B, 1, D]
+        if self.prefix_embedding is not None:
+            parts.append(self.prefix_embedding.expand(batch, -1, -1))  # [B, P - 1, D]
+        parts.append(self.token_embedding(tokens))  # [B, L, D]
+        x = torch.cat(parts, dim=1)
         x = self.embed_scale * x
         cos_sin, key_mask = None, None
         if self.rotary is not None:
             cos_sin = self.rotary(x.shape[1])
             padding = tokens == PAD_TOKEN
             if bool(padding.any()):
-                keep = torch.cat((torch.ones_like(padding[:, :1]), ~padding), dim=1)
+                keep = torch.cat((padding.new_ones((batch, self.prefix_length)), ~padding), dim=1)
                 key_mask = keep[:, None, None, :]
         return EncodedInput(x, task_ids, cos_sin, key_mask)
 
     def initial_carry(self, batch_size: int, seq_len: int) -> Carry:
+        """The carry every sample starts from: the fixed initial states broadcast to ``[B, S, D]``."""
         shape = (batch_size, seq_len, self.hp.hidden_size)
         return Carry(self.answer_init.expand(shape), self.latent_init.expand(shape))
+
+    def _carried(self, carry: Carry, reset: bool) -> Carry:
+        """The carry the next segment starts from: ``carry``, or with ``reset`` the initial one (an ablation)."""
+        return self.initial_carry(*carry.answer.shape[:2]) if reset else carry
 
     def recurse(self, carry: Carry, enc: EncodedInput) -> Carry:
         """One segment of the model's recurrence (with its own gradient rule)."""
@@ -190,14 +213,25 @@ class RecursiveReasoningModel(nn.Module):
     # ----- inference -----
 
     def forward(
-        self, tokens: Tensor, task_ids: Tensor, steps: int | None = None, halting: bool | None = None
+        self,
+        tokens: Tensor,
+        task_ids: Tensor,
+        steps: int | None = None,
+        halting: bool | None = None,
+        reset_carry: bool = False,
     ) -> PolicyValueOutput:
-        """Policy and value with a fixed compute budget.
+        """Policy and value with a fixed compute budget: ``tokens [B, L], task_ids [B]`` -> per-sample outputs.
 
         Runs ``steps`` segments (default: the config's ``inference_steps``). With
         ``halting`` (default: the config's ``inference_halting``) a sample stops at
         the first segment whose halting head says halt, and the budget is a cap;
-        the output reports each sample's segments in ``steps``.
+        the output reports each sample's segments in ``steps``. ``steps=k,
+        halting=False`` runs exactly k segments.
+
+        ``reset_carry`` is for evaluation only (the ablation of the carried state):
+        every segment starts from the initial carry instead of the previous
+        segment's, so no state passes between segments. A model in eval mode then
+        gives one segment's output whatever the budget; training never resets.
         """
         budget = self.hp.inference_steps if steps is None else int(steps)
         if budget < 1:
@@ -206,21 +240,21 @@ class RecursiveReasoningModel(nn.Module):
         enc = self.encode(tokens, task_ids)
         batch = tokens.shape[0]
         carry = self.initial_carry(batch, enc.x.shape[1])
-        if not halting or budget == 1:
-            for _ in range(budget):
-                carry, out = self.segment(carry, enc)
-            used = torch.full((batch,), budget, dtype=torch.int64, device=tokens.device)
-            return PolicyValueOutput(out.policy_logits, out.value, out.halt_logits, used, out.continue_logits)
-        return self._forward_halting(carry, enc, budget)
+        if halting and budget > 1:
+            return self._forward_halting(carry, enc, budget, reset_carry)
+        for step in range(budget):
+            carry, out = self.segment(self._carried(carry, reset_carry and step > 0), enc)
+        used = torch.full((batch,), budget, dtype=torch.int64, device=tokens.device)
+        return PolicyValueOutput(out.policy_logits, out.value, out.halt_logits, used, out.continue_logits)
 
-    def _forward_halting(self, carry: Carry, enc: EncodedInput, budget: int) -> PolicyValueOutput:
+    def _forward_halting(self, carry: Carry, enc: EncodedInput, budget: int, reset_carry: bool) -> PolicyValueOutput:
         """Segments until each sample halts (or the budget ends); halted samples leave the batch."""
         batch = enc.x.shape[0]
         device = enc.x.device
         used = torch.zeros(batch, dtype=torch.int64, device=device)
         active = torch.arange(batch, device=device)
         for step in range(1, budget + 1):
-            carry, out = self.segment(carry, enc)
+            carry, out = self.segment(self._carried(carry, reset_carry and step > 1), enc)
             if step == 1:  # allocated like the outputs (their dtype may differ under autocast)
                 policy = out.policy_logits.new_zeros((batch, self.max_actions))
                 value, halt_logits = out.value.new_zeros(batch), out.halt_logits.new_zeros(batch)

@@ -1,11 +1,12 @@
 """Per-task policy and value heads reading a model's answer state.
 
-The answer state is ``[B, 1 + L, D]``: position 0 is the task token (the task's
+The answer state is ``[B, P + L, D]``: ``P`` prefix positions (``prefix``, the
+model's ``prefix_positions``), the first of them the task token (the task's
 embedding, prepended to the tokens, as HRM/TRM prepend puzzle embeddings), then
 one position per input token.
 
 - Per-position tasks (``actions_per_token = k > 0``): action ``a`` acts on token
-  ``a // k``, so a linear layer gives ``k`` logits at each token position and
+  ``a // k``, so a linear layer gives ``k`` logits at each token position (from ``P`` on) and
   ``[B, A/k, k]`` flattens to ``[B, A]``.
 - Other tasks (``k = 0``): a pooled readout, the task token's state, through a
   linear layer to the task's ``A`` logits.
@@ -28,9 +29,10 @@ PADDED_LOGIT = -1e9
 
 
 class PolicyValueHeads(nn.Module):
-    def __init__(self, hidden_size: int, tasks: Sequence[Any]) -> None:  # TaskShape-like objects
+    def __init__(self, hidden_size: int, tasks: Sequence[Any], prefix: int = 1) -> None:  # TaskShape-like objects
         super().__init__()
         self.tasks = list(tasks)
+        self.prefix = prefix  # positions before the first token
         self.max_actions = max(task.num_actions for task in self.tasks)
         self.policy = nn.ModuleList(
             Linear(hidden_size, task.actions_per_token or task.num_actions) for task in self.tasks
@@ -38,7 +40,7 @@ class PolicyValueHeads(nn.Module):
         self.value = nn.ModuleList(Linear(hidden_size, 1, bias=True) for _ in self.tasks)
 
     def forward(self, answer: Tensor, task_ids: Tensor) -> tuple[Tensor, Tensor]:
-        """``answer [B, 1 + L, D], task_ids [B]`` -> (policy logits ``[B, A_max]``, value ``[B]``)."""
+        """``answer [B, P + L, D], task_ids [B]`` -> (policy logits ``[B, A_max]``, value ``[B]``)."""
         first = int(task_ids[0])
         if bool((task_ids == first).all()):  # the usual case: one task in the batch
             return self._task_heads(answer, first)
@@ -57,7 +59,7 @@ class PolicyValueHeads(nn.Module):
         task = self.tasks[task_id]
         per_token = task.actions_per_token
         if per_token:
-            positions = answer[:, 1 : 1 + task.num_actions // per_token]
+            positions = answer[:, self.prefix : self.prefix + task.num_actions // per_token]
             policy = self.policy[task_id](positions).flatten(1)
         else:
             policy = self.policy[task_id](answer[:, 0])

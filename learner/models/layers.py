@@ -4,7 +4,9 @@
 - RMSNorm without a learned scale, applied *after* the residual add (post-norm).
 - Rotary position embeddings in attention; non-causal attention over the whole puzzle.
 - SwiGLU feed-forward with hidden width ``expansion * 2/3 * dim`` rounded up to a multiple.
-- TRM's MLP-mixer form: a token-mixing SwiGLU across positions in place of self-attention.
+- TRM's MLP-mixer form: a token-mixing SwiGLU across positions in place of self-attention,
+  its residual sum normalised over channels (``mixer_norm="channels"``) or, as the TRM code's
+  ``mlp_t`` does, over positions (``"positions"``).
 """
 
 import math
@@ -117,26 +119,47 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """One post-norm transformer block: ``h = norm(h + mix(h)); h = norm(h + mlp(h))``.
+    """One post-norm transformer block: ``h = norm(h + mix(h)); h = norm(h + mlp(h))`` on ``h [B, S, D]``.
 
     ``mix`` is self-attention, or with ``mixer_length`` (TRM's MLP form) a SwiGLU
-    across the ``mixer_length`` positions, applied to each channel.
+    across the ``mixer_length`` = S positions, applied to each channel. Its post-norm
+    is over channels (each position's D values, like the other sublayers) or, with
+    ``mixer_norm="positions"``, over positions (each channel's S values), which is
+    the TRM code's ``mlp_t`` block: transpose to ``[B, D, S]``, ``rms_norm(h + mlp_t(h))``
+    over the last (position) axis, transpose back.
     """
 
     def __init__(
-        self, dim: int, num_heads: int, expansion: float, multiple_of: int, mixer_length: int | None = None
+        self,
+        dim: int,
+        num_heads: int,
+        expansion: float,
+        multiple_of: int,
+        mixer_length: int | None = None,
+        mixer_norm: str = "channels",
     ) -> None:
         super().__init__()
+        if mixer_norm not in ("channels", "positions"):
+            raise ValueError(f"mixer_norm must be 'channels' or 'positions', got {mixer_norm!r}")
         self.attention = Attention(dim, num_heads) if mixer_length is None else None
         self.token_mixer = SwiGLU(mixer_length, expansion, multiple_of) if mixer_length is not None else None
+        self.norm_over_positions = mixer_length is not None and mixer_norm == "positions"
         self.mlp = SwiGLU(dim, expansion, multiple_of)
 
     def forward(self, h: Tensor, cos_sin: tuple[Tensor, Tensor] | None, key_mask: Tensor | None) -> Tensor:
-        if self.attention is not None:
-            h = rms_norm(h + self.attention(h, cos_sin, key_mask))
-        else:
-            h = rms_norm(h + self.token_mixer(h.transpose(1, 2)).transpose(1, 2))
+        h = self._attend(h, cos_sin, key_mask) if self.attention is not None else self._mix_tokens(h)
         return rms_norm(h + self.mlp(h))
+
+    def _attend(self, h: Tensor, cos_sin: tuple[Tensor, Tensor], key_mask: Tensor | None) -> Tensor:
+        """The self-attention sublayer with its residual and post-norm: ``[B, S, D] -> [B, S, D]``."""
+        return rms_norm(h + self.attention(h, cos_sin, key_mask))
+
+    def _mix_tokens(self, h: Tensor) -> Tensor:
+        """The token-mixing sublayer with its residual and post-norm: ``[B, S, D] -> [B, S, D]``."""
+        columns = h.transpose(1, 2)  # [B, D, S]: the SwiGLU mixes each channel's S positions
+        if self.norm_over_positions:
+            return rms_norm(columns + self.token_mixer(columns)).transpose(1, 2)
+        return rms_norm(h + self.token_mixer(columns).transpose(1, 2))
 
 
 class ReasoningModule(nn.Module):

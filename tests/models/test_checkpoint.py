@@ -15,10 +15,13 @@ from learner.checkpoint import CheckpointError, load_checkpoint, load_model, rea
 from learner.models import TaskShape, build_model
 from tests.models.conftest import POOLED, SUDOKU4, small_config
 
+FORMS = [("hrm", {}), ("trm", {}), ("trm", {"mlp_mixer": True})]
+PAPER_FORM = {"mlp_mixer": True, "mixer_norm": "positions", "prefix_positions": 3}
 
-@pytest.mark.parametrize("arch,mixer", [("hrm", False), ("trm", False), ("trm", True)])
-def test_round_trip_gives_identical_outputs(tmp_path: Path, arch, mixer):
-    model = build_model(small_config(arch, mlp_mixer=mixer, inference_steps=2), [SUDOKU4, POOLED]).eval()
+
+@pytest.mark.parametrize("arch,form", [*FORMS, ("trm", PAPER_FORM)], ids=["hrm", "trm", "trm-mixer", "trm-paper-form"])
+def test_round_trip_gives_identical_outputs(tmp_path: Path, arch, form):
+    model = build_model(small_config(arch, inference_steps=2, **form), [SUDOKU4, POOLED]).eval()
     path = save_checkpoint(tmp_path / "ckpt.safetensors", model, extra={"step": 7})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.json", "ckpt.safetensors"]  # no temp files left
     sidecar = json.loads((tmp_path / "ckpt.json").read_text())
@@ -29,7 +32,7 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, arch, mixer):
     tokens, task_ids = torch.randint(1, 5, (4, 16)), torch.tensor([0, 1, 0, 1])
     tokens[task_ids == 1, 9:] = 0
     restored = load_model(path)  # built from the metadata alone
-    other = build_model(small_config(arch, mlp_mixer=mixer, inference_steps=2), [SUDOKU4, POOLED]).eval()
+    other = build_model(small_config(arch, inference_steps=2, **form), [SUDOKU4, POOLED]).eval()
     load_checkpoint(path, other)
     with torch.no_grad():
         expected = model(tokens, task_ids)
@@ -156,3 +159,22 @@ def test_run_directory_weights_use_tensor_files_and_name_a_damaged_file_in_one_l
     message = str(error.value)
     assert message.startswith(f"{path}: not a readable safetensors file (") and "version 3" in message
     assert "\n" not in message
+
+
+def test_a_checkpoint_from_before_the_mixer_options_still_loads(tmp_path: Path):
+    """Checkpoints written before ``mixer_norm`` and ``prefix_positions`` existed hold neither key: they load
+    with the preset's values (which for tiny and small are the old form) and give the same outputs."""
+    model = build_model(small_config("trm", mlp_mixer=True), [SUDOKU4]).eval()
+    path = save_checkpoint(tmp_path / "old.safetensors", model)
+    metadata = read_metadata(path)
+    for section in ("config", "hyperparams"):
+        del metadata[section]["mixer_norm"], metadata[section]["prefix_positions"]
+    write_tensors(path, model.state_dict(), metadata={"selfplay": json.dumps(metadata)})
+    loaded = load_model(path)
+    assert (loaded.hp.mixer_norm, loaded.hp.prefix_positions) == ("channels", 1)
+    tokens = torch.randint(1, 6, (3, 16))
+    with torch.no_grad():
+        assert torch.equal(
+            loaded(tokens, torch.zeros(3, dtype=torch.int64)).policy_logits,
+            model(tokens, torch.zeros(3, dtype=torch.int64)).policy_logits,
+        )

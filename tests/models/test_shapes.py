@@ -12,7 +12,16 @@ from learner.models.heads import PADDED_LOGIT
 from learner.models.info import SUDOKU_9X9
 from tests.models.conftest import POOLED, SUDOKU4, small_config
 
-ARCH_FORMS = [("hrm", False), ("trm", False), ("trm", True)]
+# (arch, overrides): attention, the first MLP-mixer form, and the TRM code's form (mixer normalised over
+# positions, prefix positions), and attention with a prefix.
+ARCH_FORMS = [
+    ("hrm", {}),
+    ("trm", {}),
+    ("trm", {"mlp_mixer": True}),
+    ("trm", {"mlp_mixer": True, "mixer_norm": "positions", "prefix_positions": 4}),
+    ("hrm", {"prefix_positions": 3}),
+]
+FORM_IDS = ["hrm", "trm", "trm-mixer", "trm-paper-form", "hrm-prefix"]
 
 
 def tokens_for(task: TaskShape, batch: int, length: int | None = None) -> torch.Tensor:
@@ -22,9 +31,9 @@ def tokens_for(task: TaskShape, batch: int, length: int | None = None) -> torch.
     return tokens
 
 
-@pytest.mark.parametrize("arch,mixer", ARCH_FORMS)
-def test_forward_shapes_and_ranges(arch, mixer):
-    model = build_model(small_config(arch, mlp_mixer=mixer), [SUDOKU4]).eval()
+@pytest.mark.parametrize("arch,form", ARCH_FORMS, ids=FORM_IDS)
+def test_forward_shapes_and_ranges(arch, form):
+    model = build_model(small_config(arch, **form), [SUDOKU4]).eval()
     out = model(tokens_for(SUDOKU4, 5), torch.zeros(5, dtype=torch.int64))
     assert isinstance(out, PolicyValueOutput)
     assert out.policy_logits.shape == (5, 64)
@@ -35,11 +44,11 @@ def test_forward_shapes_and_ranges(arch, mixer):
     assert torch.isfinite(out.policy_logits).all()
 
 
-@pytest.mark.parametrize("arch,mixer", ARCH_FORMS)
-def test_mixed_batch_equals_per_task_batches(arch, mixer):
+@pytest.mark.parametrize("arch,form", ARCH_FORMS, ids=FORM_IDS)
+def test_mixed_batch_equals_per_task_batches(arch, form):
     """Grouping by task id and right-padding give each sample the output it gets in a batch of its own task."""
     tasks = [SUDOKU4, POOLED]
-    model = build_model(small_config(arch, mlp_mixer=mixer), tasks).eval()
+    model = build_model(small_config(arch, **form), tasks).eval()
     sudoku, pooled = tokens_for(SUDOKU4, 3), tokens_for(POOLED, 2, length=16)
     with torch.no_grad():
         alone_sudoku = model(sudoku, torch.zeros(3, dtype=torch.int64))
@@ -68,6 +77,37 @@ def test_per_token_logits_follow_positions():
     assert torch.allclose(policy.view(2, 16, 4)[:, 5], heads.policy[0](answer[:, 6]))
 
 
+def test_prefix_positions_come_before_the_tokens():
+    """With P prefix positions the sequence is P + L long, position p's logits read answer[:, P + p], and the
+    prefix after the task token is a learned embedding, zero at init (absent with P = 1: old checkpoints load)."""
+    model = build_model(small_config("trm", prefix_positions=5), [SUDOKU4]).eval()
+    assert model.prefix_embedding.shape == (4, 32) and bool((model.prefix_embedding == 0).all())
+    assert "prefix_embedding" not in build_model(small_config("trm"), [SUDOKU4]).state_dict()
+    tokens, ids = tokens_for(SUDOKU4, 2), torch.zeros(2, dtype=torch.int64)
+    enc = model.encode(tokens, ids)
+    assert enc.x.shape == (2, 5 + 16, 32)
+    torch.testing.assert_close(enc.x[:, 0], model.embed_scale * model.task_embedding(ids))
+    torch.testing.assert_close(enc.x[:, 5:], model.embed_scale * model.token_embedding(tokens))
+    answer = torch.randn(2, 21, 32)
+    policy, _ = model.heads(answer, ids)
+    torch.testing.assert_close(policy, model.heads.policy[0](answer[:, 5:]).reshape(2, 64))
+    mixer = build_model(small_config("trm", mlp_mixer=True, prefix_positions=5), [SUDOKU4, POOLED])
+    assert mixer.mixer_length == 5 + 16 and mixer.net.blocks[0].token_mixer.gate_up.in_features == 21
+
+
+@pytest.mark.parametrize("mixer_norm", ["channels", "positions"])
+def test_token_mixing_is_post_normalised_over_its_axis(mixer_norm):
+    """The TRM code's mlp_t normalises the token-mixing residual over positions (each channel has unit RMS over
+    the sequence); the first form normalises over channels (each position has unit RMS over its channels)."""
+    model = build_model(small_config("trm", mlp_mixer=True, mixer_norm=mixer_norm), [SUDOKU4]).eval()
+    block = model.net.blocks[0]
+    with torch.no_grad():
+        mixed = block._mix_tokens(torch.randn(3, 17, 32))
+    axis = 1 if mixer_norm == "positions" else 2
+    rms = mixed.square().mean(dim=axis).sqrt()
+    torch.testing.assert_close(rms, torch.ones_like(rms), atol=1e-3, rtol=0)
+
+
 def test_build_model_accepts_task_specs_and_tasks():
     sudoku, tictactoe = Sudoku(size=4), TicTacToe()
     model = build_model(ModelConfig(arch="hrm"), [sudoku.spec, tictactoe])
@@ -94,17 +134,30 @@ def test_fixed_budget_and_halting_inference():
 
 
 def test_paper_presets_match_the_papers_sizes():
-    """HRM ~27M, TRM ~7M (attention) and ~5M (MLP-mixer) parameters on 9x9 Sudoku."""
+    """HRM ~27M; TRM ~5M in the TRM code's Sudoku form (MLP-mixer over 16 + 81 positions), ~7M with attention.
+
+    The TRM code's TRM-MLP on Sudoku has 5,028,866 parameters: 2 blocks x (SwiGLU 512 -> 1536 -> 512 and token
+    SwiGLU 97 -> 512 -> 97) = 5,016,576, token embedding 11 x 512, lm_head 512 x 11, Q-head 512 x 2 + 2 (its
+    puzzle embedding is a buffer). Ours differs only in the heads and the task / prefix embeddings.
+    """
     hrm = build_model(ModelConfig(arch="hrm", preset="paper"), [SUDOKU_9X9])
     assert 26e6 < count_parameters(hrm) < 28.5e6
     assert (hrm.hp.h_cycles, hrm.hp.l_cycles, hrm.hp.num_layers, hrm.hp.hidden_size) == (2, 2, 4, 512)
-    assert (hrm.hp.num_heads, hrm.hp.max_segments) == (8, 16)
+    assert (hrm.hp.num_heads, hrm.hp.max_segments, hrm.hp.prefix_positions, hrm.hp.mlp_mixer) == (8, 16, 1, False)
     del hrm
     trm = build_model(ModelConfig(arch="trm", preset="paper"), [SUDOKU_9X9])
-    assert 6e6 < count_parameters(trm) < 8e6
+    assert abs(count_parameters(trm) - 5_028_866) < 0.01 * 5_028_866
     assert (trm.hp.h_cycles, trm.hp.l_cycles, trm.hp.max_segments, trm.hp.ema_decay) == (3, 6, 16, 0.999)
-    mixer = build_model(ModelConfig(arch="trm", preset="paper", mlp_mixer=True), [SUDOKU_9X9])
-    assert 4e6 < count_parameters(mixer) < 6e6
+    assert (trm.hp.mlp_mixer, trm.hp.mixer_norm, trm.hp.prefix_positions, trm.mixer_length) == (
+        True,
+        "positions",
+        16,
+        97,
+    )
+    del trm
+    attention = build_model(ModelConfig(arch="trm", preset="paper", mlp_mixer=False), [SUDOKU_9X9])
+    assert attention.hp.mixer_norm == "channels"  # the preset's mixer norm does not apply to attention
+    assert 6.5e6 < count_parameters(attention) < 7.5e6
 
 
 def test_config_metadata_and_validation():
@@ -119,6 +172,15 @@ def test_config_metadata_and_validation():
         resolve(ModelConfig(hidden_size=30, num_heads=4))
     with pytest.raises(ValueError, match="mlp_mixer"):
         resolve(ModelConfig(arch="hrm", mlp_mixer=True))
+    assert fields["mixer_norm"].metadata == {"choices": ("channels", "positions")}
+    assert fields["prefix_positions"].metadata == {"min": 1}
+    assert (resolve(ModelConfig()).mixer_norm, resolve(ModelConfig()).prefix_positions) == ("channels", 1)
+    with pytest.raises(ValueError, match="mixer_norm"):
+        resolve(ModelConfig(mixer_norm="positions"))  # attention has no token mixing to normalise
+    with pytest.raises(ValueError, match="mixer_norm"):
+        resolve(ModelConfig(mlp_mixer=True, mixer_norm="rows"))
+    with pytest.raises(ValueError, match="prefix_positions"):
+        resolve(ModelConfig(prefix_positions=0))
     with pytest.raises(ValueError, match="num_actions"):
         build_model(ModelConfig(), [TaskShape(obs_length=4, vocab_size=3, num_actions=20, actions_per_token=4)])
 
