@@ -13,7 +13,8 @@ State ``[54]`` (int64):
   ``col * 7 + row``, one spare bit per column), kept by `step`: a win check is a
   few shifts per direction, and the solver reads its position straight from them.
 
-Actions ``[7]``: drop a stone in column ``a``; legal while the column has room and
+Actions ``[7]``: drop a stone in column ``a`` (shown to people as ``a + 1``, columns 1-7 as in
+the move strings of Connect Four's test sets); legal while the column has room and
 the game is not over. Actions are not per token (pooled readout,
 ``actions_per_token = 0``).
 Tokens ``[42]`` (one per cell, same order as the state), from the mover's point
@@ -420,7 +421,7 @@ class ConnectFour(Task):
     def render(self, state: np.ndarray) -> str:
         marks = {0: ".", 1: "X", 2: "O"}
         rows = [" ".join(marks[int(c)] for c in state[r * COLS : (r + 1) * COLS]) for r in reversed(range(ROWS))]
-        footer = " ".join(str(c) for c in range(COLS))
+        footer = " ".join(str(c + 1) for c in range(COLS))  # columns 1-7, as move strings number them
         if state[WINNER]:
             status = f"{'XO'[int(state[WINNER]) - 1]} has won"
         elif state[MOVES] >= CELLS:
@@ -430,4 +431,4 @@ class ConnectFour(Task):
         return "\n".join(rows) + f"\n{footer}\n{status}"
 
     def describe_action(self, state: np.ndarray, action: int) -> str:
-        return f"{'XO'[int(state[TO_PLAY])]} drops in column {int(action)}"
+        return f"{'XO'[int(state[TO_PLAY])]} drops in column {int(action) + 1}"  # 1-7, as in move strings

@@ -384,5 +384,5 @@ def test_render_shows_the_board() -> None:
     text = TASK.render(play([3, 3]))
     lines = text.splitlines()
     assert lines[5] == ". . . X . . ." and lines[4] == ". . . O . . ."
-    assert "X to move" in text
-    assert "column 3" in TASK.describe_action(play([]), 3)
+    assert "X to move" in text and lines[6] == "1 2 3 4 5 6 7"  # columns as move strings number them
+    assert TASK.describe_action(play([]), 3) == "X drops in column 4"
