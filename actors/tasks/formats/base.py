@@ -64,10 +64,13 @@ def json_int(value: Any, what: str) -> int:
     return value
 
 
-def moves_text(letters: str) -> str:
-    """``"RRD"`` -> ``"RRD (3 moves)"``; an empty sequence is ``"- (0 moves)"``."""
-    count = len(letters)
-    return f"{letters or '-'} ({count} move{'' if count == 1 else 's'})"
+def moves_text(task_name: str, actions: list[int], letters: str = "UDLR") -> str:
+    """Actions ``0 .. len(letters) - 1`` as their letters and their count, ``[1, 1, 3]`` -> ``"DDR (3 moves)"``
+    (an empty answer is ``"- (0 moves)"``); ValueError naming ``task_name`` for an action out of range."""
+    if any(not 0 <= int(a) < len(letters) for a in actions):
+        raise ValueError(f"{task_name}: actions are 0..{len(letters) - 1}, got {list(actions)}")
+    text, count = "".join(letters[int(a)] for a in actions), len(actions)
+    return f"{text or '-'} ({count} move{'' if count == 1 else 's'})"
 
 
 def length_comparison(actions: list[int], known: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from actors.tasks.formats.base import (
     moves_text,
     parse_int,
 )
-from actors.tasks.maze import ACTION_NAMES, Maze
+from actors.tasks.maze import Maze
 
 DESCRIPTION = (
     "NxN: then the rows joined by / (# wall, . open, S start, G goal), optionally followed by ; and the "
@@ -111,9 +111,7 @@ def render(task: Maze, state: np.ndarray) -> str:
 
 def answer(task: Maze, state: np.ndarray, actions: list[int]) -> str:
     """The moves as letters ``U D L R`` and their count, e.g. ``RDDR (4 moves)``."""
-    if any(not 0 <= int(a) < len(ACTION_NAMES) for a in actions):
-        raise ValueError(f"reasoning/maze: actions are 0..{len(ACTION_NAMES) - 1}, got {list(actions)}")
-    return moves_text("".join(MOVE_LETTERS[int(a)] for a in actions))
+    return moves_text(task.name, actions, MOVE_LETTERS)
 
 
 def compare(task: Maze, state: np.ndarray, actions: list[int], known: dict[str, Any]) -> dict[str, Any]:

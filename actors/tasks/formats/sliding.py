@@ -45,7 +45,7 @@ from actors.tasks.formats.base import (
     moves_text,
     parse_int,
 )
-from actors.tasks.sliding import NUM_ACTIONS, SlidingPuzzle
+from actors.tasks.sliding import SlidingPuzzle
 
 DESCRIPTION = (
     "the tiles row-major, 0 for the blank, separated by spaces or commas (9 tiles: 3x3), "
@@ -135,9 +135,7 @@ def render(task: SlidingPuzzle, state: np.ndarray) -> str:
 
 def answer(task: SlidingPuzzle, state: np.ndarray, actions: list[int]) -> str:
     """The blank's moves as letters ``U D L R`` and their count, e.g. ``RD (2 moves)``."""
-    if any(not 0 <= int(a) < NUM_ACTIONS for a in actions):
-        raise ValueError(f"search/sliding: actions are 0..{NUM_ACTIONS - 1}, got {list(actions)}")
-    return moves_text("".join(MOVE_LETTERS[int(a)] for a in actions))
+    return moves_text(task.name, actions, MOVE_LETTERS)
 
 
 def compare(task: SlidingPuzzle, state: np.ndarray, actions: list[int], known: dict[str, Any]) -> dict[str, Any]:
