@@ -279,10 +279,10 @@ def network_moves(task: Task, task_id: int, states: np.ndarray, network: Network
     """The network alone on ``states [n, S]``: its most likely legal action and its value (side to move)."""
     import numpy as np
 
+    from actors.evaluator.matches import most_likely_legal
+
     logits, values = network(task.encode(states), np.full(len(states), task_id, dtype=np.int64))
-    legal = task.legal_mask(states)
-    actions = np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
-    return actions, np.asarray(values, dtype=np.float64)
+    return most_likely_legal(task, states, logits), np.asarray(values, dtype=np.float64)
 
 
 def search_positions(

@@ -97,6 +97,12 @@ class GreedyAnswers:
         return float(self.segments[rows].sum() / passes) if passes else None
 
 
+def most_likely_legal(task: Task, states: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``int64 [n]``: the legal action of highest policy logit in each of ``states [n, S]`` (``logits [n, A']``)."""
+    legal = task.legal_mask(states)
+    return np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
+
+
 def answer_greedily(task: Task, task_id: int, states: np.ndarray, network: Network) -> GreedyAnswers:
     """Play every puzzle of ``states [n, S]`` with the policy's most likely legal action (no search), in one batch."""
     states = np.array(states, dtype=np.int64)
@@ -117,8 +123,7 @@ def answer_greedily(task: Task, task_id: int, states: np.ndarray, network: Netwo
             segments[rows] += used
             all_halted[rows] &= halted
         passes[rows] += 1
-        legal = task.legal_mask(states[rows])
-        actions = np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
+        actions = most_likely_legal(task, states[rows], logits)
         states[rows] = task.step(states[rows], actions)
         moves[rows, step] = actions
     _check_finished(task, states, "an episode")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actors.evaluator.heldout import held_out_seed
+from actors.evaluator.matches import most_likely_legal
 from actors.search import BatchedSearch, SearchConfig
 from actors.search.batched import Network
 from actors.tasks.connect4 import CELLS, MOVES, ConnectFour
@@ -162,8 +163,7 @@ def mistake_record(labels: LabelledPositions, moves: dict[str, np.ndarray]) -> d
 def greedy_moves(task: ConnectFour, task_id: int, states: np.ndarray, network: Network) -> np.ndarray:
     """``int64 [n]``: the raw network's most likely legal column in each of ``states [n, S]`` (no search)."""
     logits, _ = network(task.encode(states), np.full(len(states), task_id, dtype=np.int64))
-    legal = task.legal_mask(states)
-    return np.where(legal, np.asarray(logits)[:, : task.spec.num_actions], -np.inf).argmax(axis=1)
+    return most_likely_legal(task, states, logits)
 
 
 def search_moves(
