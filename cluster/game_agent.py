@@ -363,20 +363,19 @@ def load_game_agent(
     Raises `ConfigError` if ``game`` is not in the model's task mix.
     """
     from actors.evaluator.evaluator import evaluation_search_config
-    from actors.tasks.registry import TaskMix
     from cluster.trained import load_trained
 
     model = load_trained(source, version)
-    mix = TaskMix(model.config.tasks)
-    kinds = [entry.kind for entry in mix.entries]
+    entries, tasks = model.config.tasks.mix, model.tasks
+    kinds = [entry.kind for entry in entries]
     if game not in kinds:
-        games = [kind for kind, task in zip(kinds, mix.tasks, strict=True) if task.spec.num_players == 2]
+        games = [kind for kind, task in zip(kinds, tasks, strict=True) if task.spec.num_players == 2]
         have = f"its games: {', '.join(games)}" if games else f"it has no game, only {', '.join(kinds)}"
         raise ConfigError(f"{model.source}: --game {game}: not in the model's task mix ({have})")
     task_id = kinds.index(game)
-    entry = mix.entries[task_id]
+    entry = entries[task_id]
     budget = simulations or model.config.evaluation.num_simulations
     search = evaluation_search_config(model.config.search.with_overrides(entry.search), budget)
     network = model.network(threads=1)
     description = f"{model.name} weights v{model.version} of {model.source}, {search.num_simulations} simulations"
-    return GameAgent(mix.tasks[task_id], task_id, network, search, model.config.seed, description)
+    return GameAgent(tasks[task_id], task_id, network, search, model.config.seed, description)

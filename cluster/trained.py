@@ -15,6 +15,7 @@ network's task ids and shapes: a file holds everything a `solve` needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,9 @@ class TrainedModel:
     def name(self) -> str:
         return model_names(self.config.models)[self.index]
 
-    @property
+    @cached_property
     def tasks(self) -> list[Task]:
-        """The run's tasks in task-id order (the network's task ids)."""
+        """The run's tasks in task-id order (the network's task ids), made once."""
         from actors.tasks.registry import TaskMix
 
         return TaskMix(self.config.tasks).tasks
