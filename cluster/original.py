@@ -47,7 +47,8 @@ from cluster.errors import ConfigError
 FAMILY_KINDS: dict[str, dict[str, Any]] = {
     # Gumbel: a Countdown move has many candidates and few good ones (as in configs/local.yaml).
     "math": {"kind": "countdown", "params": {"max_numbers": 4}, "search": {"algorithm": "gumbel"}},
-    "code": {"kind": "dsl", "params": {}},
+    # The compact shape of configs/local.yaml: 3 examples of up to 5 values, 31 tokens a position.
+    "code": {"kind": "dsl", "params": {"num_examples": 3, "max_list_length": 5}},
     "reasoning": {"kind": "sudoku", "params": {"size": 4}},
     "mcts": {"kind": "tictactoe", "params": {}},
 }

@@ -13,7 +13,7 @@ from cluster.bench_selfplay import batch_cycle, chunk_count, format_selfplay_ben
 from cluster.cli import main
 from cluster.errors import UsageError
 
-SMALL = ["--set", "selfplay.episodes_per_worker=8", "--seconds", "2"]
+SMALL = ["--set", "selfplay.episodes_per_worker=8", "--seconds", "1"]
 RATES = ("positions_per_s", "episodes_per_s", "moves_per_s", "simulations_per_s")
 
 
@@ -29,8 +29,8 @@ def report(local_ray) -> dict:
 
 
 def test_every_kind_of_the_mix_has_a_row_with_positive_rates_and_its_ceiling(report):
-    assert [kind["task"] for kind in report["kinds"]] == ["tictactoe", "sudoku", "countdown"]  # configs/local.yaml
-    assert report["episodes_per_worker"] == 8 and report["seconds"] == 2.0 and "already running" in report["ray"]
+    assert [kind["task"] for kind in report["kinds"]] == ["tictactoe", "sudoku", "countdown", "dsl"]  # configs/local.yaml
+    assert report["episodes_per_worker"] == 8 and report["seconds"] == 1.0 and "already running" in report["ray"]
     for kind in report["kinds"]:
         assert all(kind[rate] > 0 for rate in RATES), kind
         assert kind["network_calls"] > 0 and kind["rows_per_call"] >= 1
@@ -58,9 +58,9 @@ def test_the_workers_rows_sum_the_workers_and_give_the_scaling_efficiency(report
 
 def test_the_text_report_has_a_table_per_kind(report):
     text = format_selfplay_bench(report)
-    for name in ("tictactoe", "sudoku", "countdown"):
+    for name in ("tictactoe", "sudoku", "countdown", "dsl"):
         assert f"\n{name} (task id" in text
-    assert text.count("  one worker: ") == 3 and "ceiling pos/s" in text
+    assert text.count("  one worker: ") == 4 and "ceiling pos/s" in text
 
 
 def test_kind_restricts_the_report_to_that_kind(local_ray):

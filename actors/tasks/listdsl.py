@@ -40,14 +40,17 @@ and an integer value is stored as a length-1 list with the block's flag set:
 
 S = 3*E*(M+1) + P + 3 (142 at the defaults).
 
-Tokens ``[L]``, L = 2*E*(M+1) + P (94 at the defaults): for each example its
-current value then its output, each in M+1 slots (value tokens, an end marker,
-padding), then the program's op tokens (padding for unused slots). The inputs
-are not encoded: the rest of an episode depends only on the current values,
-the outputs and the ops left, and the inputs are the current values at the
-start. Vocabulary: 0 PAD, 1 LIST_END, 2 INT_END (ends an integer value),
-``3 + v + B`` for a value v in [-B, B], ``4 + 2B + op`` for an op;
-V = 4 + 2B + A (159 at the defaults).
+Tokens ``[L]``, L = 1 + 2*E*M (81 at the defaults): the number of ops left,
+then for each example its current value and its output, each in M slots. A
+list is its value tokens then padding (its length is where the padding
+starts); an integer is its value token then INT_END. The inputs and the ops
+already applied are not encoded: the rest of an episode depends only on the
+current values, the outputs and the ops left. Vocabulary: 0 PAD, 1 INT_END,
+``2 + v + B`` for a value v in [-B, B], ``3 + 2B + k`` for k ops left;
+V = 4 + 2B + P (136 at the defaults). Compactness matters: a position costs
+the network about in proportion to L, so fewer and shorter examples
+(`num_examples`, `max_list_length`) make the kind cheap enough to train beside
+the others (configs/local.yaml: 3 examples of up to 5 values, L = 31).
 
 Generation draws E input lists of M/2 .. M values in ``[-input_range,
 input_range]`` and a random program of legal ops (so no step is a no-op or
@@ -68,7 +71,7 @@ import numpy as np
 
 from actors.tasks.base import IllegalActionError, Task, TaskSpec, check_difficulty
 
-PAD, LIST_END, INT_END, VALUE_BASE = 0, 1, 2, 3
+PAD, INT_END, VALUE_BASE = 0, 1, 2
 TAKE_DROP = (1, 2, 3)
 MAX_GENERATION_ATTEMPTS = 10_000
 
@@ -328,12 +331,12 @@ class ListDSL(Task):
         self.CUR_VALS = self.OUT_VALS + block + self.E + 1
         self.PROGRAM = self.CUR_VALS + block + self.E + 1
         self.STEPS = self.PROGRAM + self.P
-        self.op_base = VALUE_BASE + 2 * value_bound + 1
+        self.ops_left_base = VALUE_BASE + 2 * value_bound + 1
         self.spec = TaskSpec(
             family=self.family,
             kind=self.kind,
-            obs_length=2 * self.E * (self.M + 1) + self.P,
-            vocab_size=self.op_base + NUM_OPS,
+            obs_length=1 + 2 * self.E * self.M,
+            vocab_size=self.ops_left_base + self.P + 1,
             num_actions=NUM_OPS,
             num_players=1,
             state_size=self.STEPS + 1,
@@ -497,18 +500,17 @@ class ListDSL(Task):
 
     def encode(self, states: np.ndarray) -> np.ndarray:
         n = len(states)
+        slots = np.arange(self.M)
         segments = []
         for start in (self.CUR_VALS, self.OUT_VALS):
             vals, lens = self._block(states, start)
-            slots = np.arange(self.M + 1)
-            padded = np.concatenate([vals, np.zeros((n, self.E, 1), dtype=vals.dtype)], axis=2)
-            end = np.where(states[:, self._flag(start)] == 1, INT_END, LIST_END)[:, None, None]
-            tokens = np.where(slots < lens[..., None], padded + (VALUE_BASE + self.bound), PAD)
-            segments.append(np.where(slots == lens[..., None], end, tokens))  # [N, E, M+1]
-        examples = np.stack(segments, axis=2).reshape(n, 2 * self.E * (self.M + 1))  # per example: current, output
-        program = states[:, self.PROGRAM : self.STEPS]
-        program_tokens = np.where(program > 0, program - 1 + self.op_base, PAD)
-        return np.concatenate([examples, program_tokens], axis=1).astype(np.int64)
+            tokens = np.where(slots < lens[..., None], vals + (VALUE_BASE + self.bound), PAD)  # [N, E, M]
+            is_int = (states[:, self._flag(start)] == 1)[:, None]
+            tokens[:, :, 1] = np.where(is_int, INT_END, tokens[:, :, 1])  # an integer is one value then INT_END
+            segments.append(tokens)
+        examples = np.stack(segments, axis=2).reshape(n, 2 * self.E * self.M)  # per example: current, output
+        ops_left = self.ops_left_base + self.P - states[:, self.STEPS : self.STEPS + 1]
+        return np.concatenate([ops_left, examples], axis=1).astype(np.int64)
 
     # ----- exact answers ------------------------------------------------------------------
 

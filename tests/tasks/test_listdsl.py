@@ -116,8 +116,8 @@ def test_op_set_and_shapes() -> None:
     spec = TASK.spec
     assert (spec.family, spec.kind, spec.num_actions, spec.max_steps) == ("code", "dsl", 27, 4)
     assert spec.state_size == 3 * 5 * 9 + 4 + 3
-    assert spec.obs_length == 2 * 5 * 9 + 4
-    assert spec.vocab_size == 4 + 2 * 64 + 27
+    assert spec.obs_length == 1 + 2 * 5 * 8
+    assert spec.vocab_size == 4 + 2 * 64 + 4
     assert run_op(OP["sort"], 5, BOUND) is None  # nothing applies to an integer
 
 
@@ -306,7 +306,11 @@ def test_every_path_ends_within_max_steps_and_random_play_rarely_solves_the_hard
 
 
 def value_token(v: int) -> int:
-    return 3 + v + BOUND
+    return 2 + v + BOUND
+
+
+def ops_left_token(k: int) -> int:
+    return 3 + 2 * BOUND + k
 
 
 def test_encode_tokens() -> None:
@@ -317,24 +321,18 @@ def test_encode_tokens() -> None:
     inputs = [[3, -1, 4], [1], [], [2, 2], [-5, 7]]
     state = TASK.from_examples(inputs, [6, 1, 0, 4, 2])
     row = TASK.encode(state[None])[0]
-    assert list(row[:10]) == [
-        value_token(3),
-        value_token(-1),
-        value_token(4),
-        1,
-        0,
-        0,
-        0,
-        0,
-        0,
-        value_token(6),
-    ]  # current, then output
-    assert row[10] == 2  # the output is an integer
-    assert list(row[18 * 2 : 18 * 2 + 2]) == [1, 0]  # the third input is empty
-    assert (row[-4:] == 0).all()
+    assert row[0] == ops_left_token(4)
+    current, output = list(row[1:9]), list(row[9:17])  # the first example: 8 slots each
+    assert current == [value_token(3), value_token(-1), value_token(4), 0, 0, 0, 0, 0]
+    assert output == [value_token(6), 1, 0, 0, 0, 0, 0, 0]  # an integer: its value, then INT_END
+    assert (row[1 + 2 * 16 : 1 + 2 * 16 + 8] == 0).all()  # the third input is empty
     after = TASK.play(state, [OP["sum"]])
-    assert list(TASK.encode(after[None])[0][-4:]) == [TASK.op_base + OP["sum"], 0, 0, 0]
-    assert TASK.encode(after[None])[0][1] == 2  # the current value is now an integer
+    row = TASK.encode(after[None])[0]
+    assert row[0] == ops_left_token(3)
+    assert list(row[1:3]) == [value_token(6), 1]  # the current value is now the integer 6
+    # A list of one value and the same value as an integer encode differently.
+    as_list = TASK.encode(TASK.from_examples(inputs, [[6], [1], [0], [4], [2]])[None])[0]
+    assert list(as_list[9:11]) == [value_token(6), 0]
 
 
 LISTS = st.lists(st.integers(-BOUND, BOUND), min_size=0, max_size=8)
