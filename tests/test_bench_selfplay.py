@@ -29,7 +29,8 @@ def report(local_ray) -> dict:
 
 
 def test_every_kind_of_the_mix_has_a_row_with_positive_rates_and_its_ceiling(report):
-    assert [kind["task"] for kind in report["kinds"]] == ["tictactoe", "sudoku", "countdown", "dsl"]  # configs/local.yaml
+    # configs/local.yaml's mix
+    assert [kind["task"] for kind in report["kinds"]] == ["tictactoe", "sudoku", "countdown", "dsl"]
     assert report["episodes_per_worker"] == 8 and report["seconds"] == 1.0 and "already running" in report["ray"]
     for kind in report["kinds"]:
         assert all(kind[rate] > 0 for rate in RATES), kind
