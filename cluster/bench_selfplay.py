@@ -190,13 +190,13 @@ def bench_selfplay(
     """
     import ray
 
-    from actors.selfplay.worker import _task_names
+    from actors.selfplay.worker import task_stat_names
     from actors.tasks.registry import TaskMix
     from cluster.monitor import StepProgress
 
     progress = progress or StepProgress("bench selfplay", len(task_ids) * len(workers), log=lambda line: None)
     mix = TaskMix(config.tasks)
-    names = _task_names(mix.tasks)
+    names = task_stat_names(mix.tasks)
     actor = ray.remote(BenchWorker).options(num_cpus=1, num_gpus=config.selfplay.num_gpus, max_restarts=0)
     handles = [actor.remote(config, index) for index in range(max(workers))]
     try:

@@ -139,7 +139,7 @@ class SelfPlayWorker(ReportsLocation):
         self.next_group = 0  # whose turn it is
         self.entry_ranges = [(float(entry.difficulty[0]), float(entry.difficulty[1])) for entry in mix.entries]
         self.draw_ranges = list(self.entry_ranges)  # per task id: what new instances are drawn from
-        self.task_names = _task_names(mix.tasks)
+        self.task_names = task_stat_names(mix.tasks)
         for group in self.groups:
             group.start(np.arange(group.num_slots), self.rng)
         self.pushes = BoundedCalls(
@@ -416,7 +416,7 @@ class _NoBuffer:
         return None
 
 
-def _task_names(tasks: Sequence[Task]) -> list[str]:
+def task_stat_names(tasks: Sequence[Task]) -> list[str]:
     """Statistics names of the task ids: the kind, with ``#<task id>`` when a kind appears more than once."""
     kinds = [task.kind for task in tasks]
     return [kind if kinds.count(kind) == 1 else f"{kind}#{i}" for i, kind in enumerate(kinds)]
