@@ -436,12 +436,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from actors.evaluator import Evaluator, format_reference
+    from actors.evaluator.segments import DEFAULT_SEGMENTS
     from cluster.config import model_names
     from cluster.monitor import StepProgress
     from cluster.rundir import RunDir
 
     run_dir = RunDir(args.run_dir)
-    sweep = ["evaluation.segment_sweep=[1, 2, 4, 8, 16]"] if args.segment_sweep else []
+    sweep = [f"evaluation.segment_sweep={list(DEFAULT_SEGMENTS)}"] if args.segment_sweep else []
     config = run_dir.load_config([*sweep, *args.set])
     state = run_dir.load_state()
     if state is None:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from learner.model_config import MIXER_NORMS
+
 RMS_NORM_EPS = 1e-5
 ROPE_THETA = 10000.0
 # Std of a standard normal truncated to [-2, 2]; dividing by it makes the truncated init have the intended std.
@@ -139,8 +141,8 @@ class Block(nn.Module):
         mixer_norm: str = "channels",
     ) -> None:
         super().__init__()
-        if mixer_norm not in ("channels", "positions"):
-            raise ValueError(f"mixer_norm must be 'channels' or 'positions', got {mixer_norm!r}")
+        if mixer_norm not in MIXER_NORMS:
+            raise ValueError(f"mixer_norm must be one of {MIXER_NORMS}, got {mixer_norm!r}")
         self.attention = Attention(dim, num_heads) if mixer_length is None else None
         self.token_mixer = SwiGLU(mixer_length, expansion, multiple_of) if mixer_length is not None else None
         self.norm_over_positions = mixer_length is not None and mixer_norm == "positions"
